@@ -1,0 +1,621 @@
+//! Connections: the registry of sessions, their outbound queues, and stats.
+//!
+//! Every session owns one bounded outbound queue of encoded frames
+//! ([`Bytes`], so a broadcast shares one buffer among all recipients) and
+//! one writer task that drains it with vectored writes: everything queued
+//! goes out in as few syscalls as the socket allows. When a queue is full
+//! the [`SlowConsumerPolicy`] decides: drop the frame, or disconnect the
+//! client. Either way the server's memory stays bounded by
+//! `outbound_queue_capacity` frames per connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SlowConsumerPolicy;
+use crate::protocol::Message;
+use crate::wire::{self, CloseCode, CloseFrame, EncodeError, Frame};
+
+/// Frames gathered into one vectored write. Linux accepts up to 1024
+/// slices; 64 frames already fill a socket buffer with small messages.
+const MAX_WRITE_BATCH: usize = 64;
+
+/// Time allowed to write the close frame to a client that is being dropped.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A message could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No session with this user id is connected.
+    #[error("user {0} is not connected")]
+    UnknownUser(u32),
+    /// The session is closing or closed.
+    #[error("user {0} is disconnected")]
+    Disconnected(u32),
+    /// The outbound queue was full and the message was dropped.
+    #[error("the outbound queue of user {0} is full; the message was dropped")]
+    Dropped(u32),
+    /// The outbound queue was full and the client is being disconnected.
+    #[error("the outbound queue of user {0} is full; disconnecting a slow consumer")]
+    SlowConsumer(u32),
+    /// The message is of another protocol than the one the server speaks.
+    #[error("the server speaks `{served}`, not `{sent}`")]
+    WrongProtocol {
+        /// The served protocol.
+        served: &'static str,
+        /// The protocol of the message.
+        sent: &'static str,
+    },
+    /// The message could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Counters of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounters {
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) frames_dropped: AtomicU64,
+}
+
+/// Encodes a "user left room" notice in the protocol the chat runs under;
+/// set by the chat system, used when a session ends.
+pub(crate) type LeaveNoticeFn = fn(room_id: u32, user_id: u32) -> Option<Bytes>;
+
+/// One live session, shared by its reader, its writer, the registry and
+/// the rooms it is in.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) user_id: u32,
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) connected_at: Instant,
+    /// The outbound queue; the writer task owns the receiving end.
+    tx: mpsc::Sender<Bytes>,
+    /// Cancelled when the connection must close; `close_reason` says why.
+    closing: CancellationToken,
+    close_reason: OnceLock<(CloseFrame, bool)>,
+    /// Milliseconds since the server's epoch when a frame last arrived.
+    last_seen_ms: AtomicU64,
+    pub(crate) counters: ConnectionCounters,
+    pub(crate) leave_notice: OnceLock<LeaveNoticeFn>,
+    shared: Arc<ConnectionsShared>,
+}
+
+impl Connection {
+    /// Queues an encoded frame, applying the slow-consumer policy when the
+    /// queue is full.
+    pub(crate) fn send_frame(&self, frame: Bytes, droppable: bool) -> Result<(), SendError> {
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Disconnected(self.user_id)),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if droppable || self.shared.policy == SlowConsumerPolicy::Drop {
+                    self.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .stats
+                        .frames_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(SendError::Dropped(self.user_id))
+                } else {
+                    if self.close(CloseCode::SlowConsumer, "outbound queue full", false) {
+                        self.shared
+                            .stats
+                            .slow_consumers
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(user_id = self.user_id, "disconnecting slow consumer");
+                    }
+                    Err(SendError::SlowConsumer(self.user_id))
+                }
+            }
+        }
+    }
+
+    /// Asks the connection to close with `code`; with `drain`, what is
+    /// already queued is delivered first. Returns whether this call was the
+    /// first to ask.
+    pub(crate) fn close(&self, code: CloseCode, reason: &str, drain: bool) -> bool {
+        let frame = CloseFrame {
+            code: code.as_u16(),
+            reason: reason.to_owned(),
+        };
+        let first = self.close_reason.set((frame, drain)).is_ok();
+        self.closing.cancel();
+        first
+    }
+
+    /// Stops the connection without a close frame, after what is queued:
+    /// used when the client itself went away.
+    pub(crate) fn close_quietly(&self) {
+        self.closing.cancel();
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
+    }
+
+    pub(crate) fn touch(&self) {
+        let now = self.shared.epoch.elapsed().as_millis() as u64;
+        self.last_seen_ms.store(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn silent_for(&self) -> Duration {
+        let now = self.shared.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_seen_ms.load(Ordering::Relaxed)))
+    }
+
+    pub(crate) fn record_in(&self, bytes: usize) {
+        self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_in
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.shared.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .bytes_in
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// Global counters, shared by every connection.
+#[derive(Debug, Default)]
+pub(crate) struct GlobalCounters {
+    pub(crate) total_connections: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) frames_dropped: AtomicU64,
+    pub(crate) slow_consumers: AtomicU64,
+    pub(crate) heartbeat_timeouts: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) handler_errors: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct ConnectionsShared {
+    pub(crate) stats: GlobalCounters,
+    pub(crate) epoch: Instant,
+    policy: SlowConsumerPolicy,
+}
+
+/// The registry of connected sessions: lookups, `send_to_user`, broadcast
+/// and statistics.
+///
+/// Cheap to clone; every clone is the same registry. Get it from
+/// [`TcpGameService::connection_service`](crate::TcpGameService::connection_service)
+/// or as a handler parameter.
+#[derive(Debug, Clone)]
+pub struct ConnectionService {
+    sessions: Arc<RwLock<HashMap<u32, Arc<Connection>>>>,
+    shared: Arc<ConnectionsShared>,
+    /// The protocol being served, set when the server starts.
+    protocol: Arc<OnceLock<(std::any::TypeId, &'static str)>>,
+}
+
+impl ConnectionService {
+    pub(crate) fn new(policy: SlowConsumerPolicy) -> Self {
+        ConnectionService {
+            sessions: Arc::default(),
+            shared: Arc::new(ConnectionsShared {
+                stats: GlobalCounters::default(),
+                epoch: Instant::now(),
+                policy,
+            }),
+            protocol: Arc::default(),
+        }
+    }
+
+    pub(crate) fn set_protocol<M: Message>(&self) {
+        let _ = self
+            .protocol
+            .set((std::any::TypeId::of::<M>(), M::PROTOCOL.name));
+    }
+
+    pub(crate) fn counters(&self) -> &GlobalCounters {
+        &self.shared.stats
+    }
+
+    /// Creates a connection and its queue; the caller registers it once the
+    /// handshake succeeds and runs the writer on the returned receiver.
+    pub(crate) fn open(
+        &self,
+        user_id: u32,
+        peer_addr: SocketAddr,
+        capacity: usize,
+    ) -> (Arc<Connection>, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let connection = Arc::new(Connection {
+            user_id,
+            peer_addr,
+            connected_at: Instant::now(),
+            tx,
+            closing: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+            last_seen_ms: AtomicU64::new(0),
+            counters: ConnectionCounters::default(),
+            leave_notice: OnceLock::new(),
+            shared: Arc::clone(&self.shared),
+        });
+        connection.touch();
+        (connection, rx)
+    }
+
+    /// Adds a connection; `false` when its user id is already connected.
+    pub(crate) fn register(&self, connection: &Arc<Connection>) -> bool {
+        let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+        if sessions.contains_key(&connection.user_id) {
+            return false;
+        }
+        sessions.insert(connection.user_id, Arc::clone(connection));
+        self.shared
+            .stats
+            .total_connections
+            .fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub(crate) fn unregister(&self, connection: &Arc<Connection>) {
+        let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+        if sessions
+            .get(&connection.user_id)
+            .is_some_and(|c| Arc::ptr_eq(c, connection))
+        {
+            sessions.remove(&connection.user_id);
+        }
+    }
+
+    pub(crate) fn get(&self, user_id: u32) -> Option<Arc<Connection>> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        sessions.get(&user_id).cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Connection>> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        sessions.values().cloned().collect()
+    }
+
+    /// Encodes `message` as an application frame, checking it is of the
+    /// protocol being served.
+    pub(crate) fn encode<M: Message>(&self, message: &M) -> Result<Bytes, SendError> {
+        if let Some(&(served, name)) = self.protocol.get() {
+            if served != std::any::TypeId::of::<M>() {
+                return Err(SendError::WrongProtocol {
+                    served: name,
+                    sent: M::PROTOCOL.name,
+                });
+            }
+        }
+        Ok(wire::encode_frame(&Frame::App(message))?)
+    }
+
+    /// Number of sessions that completed the handshake and are connected.
+    pub async fn get_connection_count(&self) -> usize {
+        self.connection_count()
+    }
+
+    /// Same as [`get_connection_count`](Self::get_connection_count), for
+    /// code that is not async.
+    pub fn connection_count(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Whether `user_id` is connected.
+    pub fn is_connected(&self, user_id: u32) -> bool {
+        self.get(user_id).is_some()
+    }
+
+    /// The user ids connected now, in ascending order.
+    pub fn user_ids(&self) -> Vec<u32> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u32> = sessions.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Sends `message` to one user.
+    ///
+    /// The message is queued, not written: this never waits on the network.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::UnknownUser`] when no such user is connected; the queue
+    /// errors of [`SendError`] when the user's queue is full or closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the message is queued entirely or not at all.
+    pub async fn send_to_user<M: Message>(
+        &self,
+        user_id: u32,
+        message: &M,
+    ) -> Result<(), SendError> {
+        let connection = self.get(user_id).ok_or(SendError::UnknownUser(user_id))?;
+        let frame = self.encode(message)?;
+        connection.send_frame(frame, message.variant().droppable)
+    }
+
+    /// Sends `message` to every connected user, encoding it once. Returns
+    /// how many queues accepted it.
+    ///
+    /// # Errors
+    ///
+    /// Only when the message cannot be encoded; per-user queue errors are
+    /// handled by the slow-consumer policy and counted.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it never waits.
+    pub async fn broadcast<M: Message>(&self, message: &M) -> Result<usize, SendError> {
+        let frame = self.encode(message)?;
+        let droppable = message.variant().droppable;
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        Ok(sessions
+            .values()
+            .filter(|c| c.send_frame(frame.clone(), droppable).is_ok())
+            .count())
+    }
+
+    /// Closes a user's connection with a close frame carrying `reason`,
+    /// after what is already queued for it. Returns whether the user was
+    /// connected.
+    pub fn disconnect(&self, user_id: u32, reason: &str) -> bool {
+        match self.get(user_id) {
+            Some(connection) => {
+                connection.close(CloseCode::Kicked, reason, true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Statistics of one connection.
+    pub fn get_connection_info(&self, user_id: u32) -> Option<ConnectionInfo> {
+        let connection = self.get(user_id)?;
+        let counters = &connection.counters;
+        Some(ConnectionInfo {
+            user_id,
+            peer_addr: connection.peer_addr,
+            connected_for: connection.connected_at.elapsed(),
+            frames_in: counters.frames_in.load(Ordering::Relaxed),
+            bytes_in: counters.bytes_in.load(Ordering::Relaxed),
+            frames_out: counters.frames_out.load(Ordering::Relaxed),
+            bytes_out: counters.bytes_out.load(Ordering::Relaxed),
+            frames_dropped: counters.frames_dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Statistics of all connections since the server was created.
+    pub async fn get_connection_stats(&self) -> ConnectionStats {
+        self.connection_stats()
+    }
+
+    /// Same as [`get_connection_stats`](Self::get_connection_stats), for
+    /// code that is not async.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        let s = &self.shared.stats;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ConnectionStats {
+            current_connections: self.connection_count(),
+            total_connections: load(&s.total_connections),
+            connections_refused: load(&s.refused),
+            frames_in: load(&s.frames_in),
+            bytes_in: load(&s.bytes_in),
+            frames_out: load(&s.frames_out),
+            bytes_out: load(&s.bytes_out),
+            frames_dropped: load(&s.frames_dropped),
+            slow_consumer_disconnects: load(&s.slow_consumers),
+            heartbeat_timeouts: load(&s.heartbeat_timeouts),
+            protocol_errors: load(&s.protocol_errors),
+            handler_errors: load(&s.handler_errors),
+            handler_panics: load(&s.handler_panics),
+        }
+    }
+}
+
+/// A snapshot of the server-wide connection counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Sessions connected now.
+    pub current_connections: usize,
+    /// Sessions that completed the handshake since start.
+    pub total_connections: u64,
+    /// Connections refused at `max_connections`.
+    pub connections_refused: u64,
+    /// Frames received, handshakes and pongs included.
+    pub frames_in: u64,
+    /// Bytes received, length prefixes included.
+    pub bytes_in: u64,
+    /// Frames written to sockets.
+    pub frames_out: u64,
+    /// Bytes written to sockets.
+    pub bytes_out: u64,
+    /// Frames dropped because a queue was full.
+    pub frames_dropped: u64,
+    /// Clients disconnected for a full queue.
+    pub slow_consumer_disconnects: u64,
+    /// Clients disconnected by the heartbeat.
+    pub heartbeat_timeouts: u64,
+    /// Undecodable, unknown or misplaced frames received.
+    pub protocol_errors: u64,
+    /// Handler calls that returned an error.
+    pub handler_errors: u64,
+    /// Handler calls that panicked.
+    pub handler_panics: u64,
+}
+
+/// A snapshot of one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The session's user id.
+    pub user_id: u32,
+    /// The client's address.
+    pub peer_addr: SocketAddr,
+    /// Time since the handshake.
+    pub connected_for: Duration,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Frames written.
+    pub frames_out: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Frames dropped for a full queue.
+    pub frames_dropped: u64,
+}
+
+/// Drains a connection's queue into its socket until the connection closes,
+/// then writes the close frame.
+///
+/// `force` is the server's "stop now" signal, used when a graceful
+/// shutdown's drain time is over.
+pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
+    connection: Arc<Connection>,
+    mut rx: mpsc::Receiver<Bytes>,
+    mut socket: W,
+    force: CancellationToken,
+) {
+    let mut batch: VecDeque<Bytes> = VecDeque::new();
+    // Whether the front of `batch` was partly written: it must be finished
+    // before any other frame, the close frame included.
+    let mut mid_frame = false;
+    let closing = connection.closing().clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = closing.cancelled() => break,
+            () = force.cancelled() => return,
+            next = rx.recv() => match next {
+                Some(frame) => batch.push_back(frame),
+                None => break,
+            },
+        }
+        while batch.len() < MAX_WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(frame) => batch.push_back(frame),
+                Err(_) => break,
+            }
+        }
+        let written = tokio::select! {
+            biased;
+            () = force.cancelled() => return,
+            // A slow consumer's close must not wait for its full socket;
+            // `write_batch` is cancel safe, so a draining close resumes below.
+            () = closing.cancelled() => break,
+            result = write_batch(&mut socket, &mut batch, &mut mid_frame, &connection) => result,
+        };
+        if let Err(error) = written {
+            tracing::debug!(user_id = connection.user_id, %error, "write failed");
+            connection.close(CloseCode::Kicked, "write failed", false);
+            return;
+        }
+    }
+    if drains(&connection) {
+        rx.close();
+        while let Some(frame) = rx.recv().await {
+            batch.push_back(frame);
+        }
+    } else {
+        batch.truncate(usize::from(mid_frame));
+    }
+    if let Some((frame, _)) = connection.close_reason.get() {
+        if let Ok(bytes) = wire::encode_frame(&Frame::<()>::Close(frame.clone())) {
+            batch.push_back(bytes);
+        }
+    }
+    let finish = async {
+        write_batch(&mut socket, &mut batch, &mut mid_frame, &connection).await?;
+        socket.shutdown().await
+    };
+    tokio::select! {
+        () = force.cancelled() => {}
+        _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT.max(drain_budget(&connection)), finish) => {}
+    }
+}
+
+/// Whether a closing connection delivers what is queued first: yes, unless
+/// it was closed for a reason that forbids waiting on the client.
+fn drains(connection: &Connection) -> bool {
+    connection
+        .close_reason
+        .get()
+        .is_none_or(|(_, drain)| *drain)
+}
+
+fn drain_budget(connection: &Connection) -> Duration {
+    // A draining close may have many frames left; the server's `force`
+    // token bounds it, so allow a long time here.
+    if drains(connection) {
+        Duration::from_secs(3600)
+    } else {
+        CLOSE_WRITE_TIMEOUT
+    }
+}
+
+/// Writes every frame in `batch` with vectored writes, counting them.
+///
+/// Cancel safe: `batch` and `mid_frame` always describe what is left.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    socket: &mut W,
+    batch: &mut VecDeque<Bytes>,
+    mid_frame: &mut bool,
+    connection: &Connection,
+) -> std::io::Result<()> {
+    while !batch.is_empty() {
+        let mut slices = [IoSlice::new(&[]); MAX_WRITE_BATCH];
+        let count = batch
+            .iter()
+            .zip(slices.iter_mut())
+            .map(|(frame, slice)| *slice = IoSlice::new(frame))
+            .count();
+        let mut written = socket.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let bytes = written as u64;
+        let mut frames = 0u64;
+        while written > 0 {
+            let front = batch.front_mut().expect("wrote more than was queued");
+            if written >= front.len() {
+                written -= front.len();
+                batch.pop_front();
+                frames += 1;
+                *mid_frame = false;
+            } else {
+                front.advance(written);
+                written = 0;
+                *mid_frame = true;
+            }
+        }
+        let counters = &connection.counters;
+        counters.frames_out.fetch_add(frames, Ordering::Relaxed);
+        counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        let global = &connection.shared.stats;
+        global.frames_out.fetch_add(frames, Ordering::Relaxed);
+        global.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The message service: middleware chain, then the generated dispatch.
+//!
+//! [`MessageService`] is built once per server from the handlers and
+//! middleware registered for its protocol. Building it is where every
+//! problem the compiler could not see is found (a variant with two
+//! handlers across crates, a `State<T>` nobody provided, a client-to-server
+//! variant without a handler, two middlewares with one order), all of them
+//! reported together with their source locations.
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::handler::{
+    CatchUnwind, HandlerContext, HandlerError, HandlerFn, HandlerRegistration, Reply, panic_message,
+};
+use crate::middleware::{self, MiddlewareRegistration, OrderedMiddleware};
+use crate::protocol::{Direction, Location, Message};
+use crate::session::{Session, StateMap};
+use crate::wire::ErrorCode;
+
+/// The server cannot start: every problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("the gamewire server cannot start:{}", render(.problems))]
+pub struct BuildError {
+    problems: Vec<String>,
+}
+
+fn render(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+impl BuildError {
+    pub(crate) fn new(problems: Vec<String>) -> Self {
+        BuildError { problems }
+    }
+
+    /// The problems, one sentence each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+/// Decode → middleware → dispatch → reply, for protocol `M`.
+pub(crate) struct MessageService<M: Message> {
+    /// Indexed by variant declaration index.
+    handlers: Box<[Option<HandlerFn<M>>]>,
+    middleware: Arc<[OrderedMiddleware<M>]>,
+}
+
+impl<M: Message> fmt::Debug for MessageService<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageService")
+            .field("protocol", &M::PROTOCOL.name)
+            .field("handlers", &self.handlers.iter().flatten().count())
+            .field("middleware", &self.middleware)
+            .finish()
+    }
+}
+
+impl<M: Message> MessageService<M> {
+    /// Collects the handlers and middleware of `M`, checking everything the
+    /// compiler could not.
+    pub(crate) fn build(
+        state: &StateMap,
+        mut extra_middleware: Vec<OrderedMiddleware<M>>,
+        mut problems: Vec<String>,
+    ) -> Result<Self, BuildError> {
+        let protocol = M::PROTOCOL;
+        let mut registered: Vec<Option<&'static HandlerRegistration>> =
+            vec![None; protocol.variants.len()];
+        let mut handlers: Vec<&'static HandlerRegistration> =
+            inventory::iter::<HandlerRegistration>
+                .into_iter()
+                .filter(|reg| (reg.protocol)() == TypeId::of::<M>())
+                .collect();
+        // inventory's order is unspecified; sort so reports are stable.
+        handlers.sort_by_key(|reg| (reg.variant, reg.location.file, reg.location.line));
+        for reg in handlers {
+            let Some(slot) = registered.get_mut(reg.variant) else {
+                continue;
+            };
+            if let Some(first) = slot {
+                problems.push(format!(
+                    "two handlers for `{}::{}`: `{}` at {} and `{}` at {}",
+                    protocol.name,
+                    reg.variant_name,
+                    first.name,
+                    first.location,
+                    reg.name,
+                    reg.location
+                ));
+                continue;
+            }
+            *slot = Some(reg);
+            for requirement in reg.requirements.iter().filter_map(|req| req()) {
+                if !state.contains(requirement.type_id) {
+                    problems.push(format!(
+                        "handler `{}` at {} takes `State<{}>`, but no such state was provided; add it with `TcpGameService::with_state`",
+                        reg.name, reg.location, requirement.type_name
+                    ));
+                }
+            }
+        }
+        for (variant, reg) in protocol.variants.iter().zip(&registered) {
+            if reg.is_none() && variant.direction == Direction::ToServer && !variant.unhandled {
+                problems.push(format!(
+                    "no handler for `{0}::{1}`, which clients send; write a `#[handler({0}::{1})]` fn, or mark the variant `#[gamewire(unhandled)]`",
+                    protocol.name, variant.name
+                ));
+            }
+        }
+
+        extra_middleware.extend(
+            inventory::iter::<MiddlewareRegistration>
+                .into_iter()
+                .filter_map(MiddlewareRegistration::typed::<M>),
+        );
+        extra_middleware.sort_by_key(|m| m.order);
+        for pair in extra_middleware.windows(2) {
+            if pair[0].order == pair[1].order {
+                problems.push(format!(
+                    "middlewares `{}`{} and `{}`{} share the order {}; give each its own",
+                    pair[0].name,
+                    at(pair[0].location),
+                    pair[1].name,
+                    at(pair[1].location),
+                    pair[0].order
+                ));
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+        Ok(MessageService {
+            handlers: registered
+                .into_iter()
+                .map(|reg| reg.and_then(|reg| reg.typed::<M>()))
+                .collect(),
+            middleware: extra_middleware.into(),
+        })
+    }
+
+    /// Runs one message from `session` through the middleware chain and its
+    /// handler. `None` means a middleware stopped it: nothing to reply.
+    pub(crate) async fn process(&self, session: &Session, mut message: M) -> Option<Reply<M>> {
+        let user_id = session.user_id();
+        if self.middleware.is_empty() {
+            return Some(self.call(session, message).await);
+        }
+        let (ran, go_on) = middleware::run_before(&self.middleware, user_id, &mut message).await;
+        let chain = &self.middleware[..ran];
+        match go_on {
+            Ok(true) => {
+                // after_process sees the message the handler got; the handler
+                // consumes its copy.
+                let seen = message.clone();
+                let result = self.call(session, message).await;
+                middleware::run_after(chain, user_id, &seen, &result).await;
+                Some(result)
+            }
+            Ok(false) => None,
+            Err(error) => {
+                let result = Err(error);
+                middleware::run_after(chain, user_id, &message, &result).await;
+                Some(result)
+            }
+        }
+    }
+
+    async fn call(&self, session: &Session, message: M) -> Reply<M> {
+        let variant = message.variant();
+        let Some(handler) = self.handlers[message.variant_index()] else {
+            return Err(HandlerError::with_code(
+                ErrorCode::NoHandler,
+                format!("no handler for `{}::{}`", M::PROTOCOL.name, variant.name),
+            ));
+        };
+        let cx = HandlerContext::new(message, session.clone());
+        match CatchUnwind(handler(cx)).await {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let detail = panic_message(&*panic);
+                tracing::error!(
+                    user_id = session.user_id(),
+                    variant = variant.name,
+                    panic = detail,
+                    "handler panicked"
+                );
+                Err(HandlerError::with_code(
+                    ErrorCode::HandlerPanicked,
+                    format!("the handler for `{}` failed", variant.name),
+                ))
+            }
+        }
+    }
+}
+
+fn at(location: Option<Location>) -> String {
+    location.map(|l| format!(" at {l}")).unwrap_or_default()
+}

@@ -1,0 +1,112 @@
+//! Heartbeats: pinging clients and reaping the silent ones.
+//!
+//! One task serves every connection: each `heartbeat_interval` it queues
+//! the same encoded ping for every client (a droppable frame: a client too
+//! busy to take a ping is anything but silent) and disconnects each client
+//! that sent nothing at all for longer than `heartbeat_timeout`. Any frame
+//! from a client counts as a sign of life, a pong included. The same task
+//! removes empty rooms on `room_cleanup_interval`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::{MissedTickBehavior, interval_at};
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::ConnectionService;
+use crate::room::RoomConnectionService;
+use crate::wire::{self, CloseCode, Frame};
+
+/// The heartbeat settings and what the heartbeat has done.
+///
+/// Cheap to clone. Get it from
+/// [`TcpGameService::heartbeat_service`](crate::TcpGameService::heartbeat_service).
+#[derive(Debug, Clone)]
+pub struct HeartbeatService {
+    interval: Duration,
+    timeout: Duration,
+    connections: ConnectionService,
+}
+
+impl HeartbeatService {
+    pub(crate) fn new(
+        interval: Duration,
+        timeout: Duration,
+        connections: ConnectionService,
+    ) -> Self {
+        HeartbeatService {
+            interval,
+            timeout,
+            connections,
+        }
+    }
+
+    /// Time between pings.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Silence after which a client is disconnected.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Clients disconnected for silence since the server started.
+    pub fn timed_out_count(&self) -> u64 {
+        self.connections
+            .counters()
+            .heartbeat_timeouts
+            .load(Ordering::Relaxed)
+    }
+
+    /// Pings, reaps and cleans rooms until `shutdown`.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        rooms: RoomConnectionService,
+        room_cleanup: Option<Duration>,
+        shutdown: CancellationToken,
+    ) {
+        let start = tokio::time::Instant::now();
+        let mut pings = interval_at(start + self.interval, self.interval);
+        pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A cleanup interval of "never" is an interval that never fires first.
+        let cleanup_every = room_cleanup.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let mut cleanups = interval_at(start + cleanup_every, cleanup_every);
+        cleanups.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut nonce = 0u64;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = pings.tick() => {
+                    nonce += 1;
+                    self.beat(nonce);
+                }
+                _ = cleanups.tick(), if room_cleanup.is_some() => {
+                    let removed = rooms.cleanup_empty_rooms().await;
+                    if removed > 0 {
+                        tracing::debug!(removed, "removed empty rooms");
+                    }
+                }
+            }
+        }
+    }
+
+    fn beat(&self, nonce: u64) {
+        let ping = wire::encode_frame(&Frame::<()>::Ping { nonce }).expect("a ping always encodes");
+        for connection in self.connections.all() {
+            if connection.silent_for() > self.timeout {
+                let reason = format!("no frame for {:?}", self.timeout);
+                if connection.close(CloseCode::HeartbeatTimeout, &reason, false) {
+                    self.connections
+                        .counters()
+                        .heartbeat_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(user_id = connection.user_id, "heartbeat timeout");
+                }
+            } else {
+                let _ = connection.send_frame(ping.clone(), true);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! gamewire: a declarative framework for real-time TCP game servers.
+//!
+//! Declare the protocol once, as an enum marked [`#[message]`](macro@message);
+//! write plain `async fn`s marked [`#[handler]`](macro@handler); start a
+//! [`TcpGameService`]. The macros register everything, so defining a handler
+//! is enough for it to be dispatched, and protocol mistakes are compile
+//! errors.
+//!
+//! ```no_run
+//! use gamewire::prelude::*;
+//!
+//! #[message]
+//! pub enum GameMessage {
+//!     #[gamewire(direction = to_server)]
+//!     Ping { nonce: u64 },
+//!     #[gamewire(direction = to_client)]
+//!     Pong { nonce: u64 },
+//! }
+//!
+//! #[handler(GameMessage::Ping)]
+//! async fn ping(ping: Ping) -> Pong {
+//!     Pong { nonce: ping.nonce }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), gamewire::ServerError> {
+//!     TcpGameService::with_default_config().start().await
+//! }
+//! ```
+//!
+//! The path of one message:
+//!
+//! ```text
+//! socket ─► reader task ─► frame codec ─► middleware chain ─► dispatch ─► #[handler] fn
+//!                                                                            │
+//! socket ◄─ writer task ◄─ outbound queue (bounded) ◄─ ConnectionService / RoomConnectionService
+//! ```
+//!
+//! Without a protocol of your own, the server runs the built-in chat
+//! ([`ChatMessage`]): rooms to join, leave, list and talk in.
+#![doc(test(attr(deny(warnings))))]
+
+// The macros name `::gamewire::__private`; this makes that path work inside
+// this crate too, where the built-in chat protocol uses them.
+extern crate self as gamewire;
+
+mod auth;
+pub mod chat;
+pub mod client;
+mod config;
+mod connection;
+mod dispatch;
+mod handler;
+mod heartbeat;
+mod middleware;
+mod protocol;
+mod room;
+mod server;
+mod session;
+pub mod wire;
+
+pub use async_trait::async_trait;
+pub use gamewire_macros::{handler, message, middleware};
+
+pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};
+pub use crate::chat::{ChatMessage, ChatRoomMessageHandler};
+pub use crate::config::{
+    ConfigError, DEFAULT_PORT, MAX_FRAME_LEN_LIMIT, SlowConsumerPolicy, TcpServerConfig,
+};
+pub use crate::connection::{ConnectionInfo, ConnectionService, ConnectionStats, SendError};
+pub use crate::dispatch::BuildError;
+pub use crate::handler::{
+    FromSession, HandlerContext, HandlerError, IntoReply, Rejection, Reply, Requirement,
+};
+pub use crate::heartbeat::HeartbeatService;
+pub use crate::middleware::{LoggingMiddleware, MessageMiddleware, MiddlewareError};
+pub use crate::protocol::{Direction, Message, ProtocolInfo, VariantInfo};
+pub use crate::room::{RoomConnectionService, RoomError, RoomStatus};
+pub use crate::server::{ServerError, TcpGameService};
+pub use crate::session::{Session, State, UserId};
+
+/// The names most servers need, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        ChatRoomMessageHandler, ConnectionService, LoggingMiddleware, Message, MessageMiddleware,
+        RoomConnectionService, Session, State, TcpGameService, TcpServerConfig, UserId, handler,
+        message, middleware,
+    };
+}
+
+/// What the macros' expansions name. Not public API: it changes without
+/// notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use ::inventory;
+    pub use ::serde;
+    pub use ::std;
+
+    pub use crate::handler::{
+        FromSession, HandlerContext, HandlerFuture, HandlerRegistration, IntoReply,
+        OneHandlerPerVariant, Rejection, Reply, Requirement, TypedHandler, assert_payload_matches,
+    };
+    pub use crate::middleware::{
+        MessageMiddleware, MiddlewareRegistration, OneMiddlewarePerOrder, TypedMiddleware,
+    };
+    pub use crate::protocol::{
+        Direction, Location, Message, ProtocolInfo, ProtocolRegistration, VariantInfo, fnv1a64,
+        variant_index,
+    };
+
+    /// `TypeId::of::<T>` as a function pointer for the registrations.
+    pub fn type_id<T: 'static>() -> ::std::any::TypeId {
+        ::std::any::TypeId::of::<T>()
+    }
+}

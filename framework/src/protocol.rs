@@ -1,0 +1,200 @@
+//! What a `#[message]` enum is to the runtime.
+//!
+//! The `#[message]` attribute implements [`Message`] for the user's enum: the
+//! table of its variants (name, stable wire id, direction), the protocol
+//! fingerprint that the handshake compares, and the variant index that
+//! dispatch uses to find a handler. Everything here is data computed at
+//! compile time; nothing is registered at run time except through
+//! [`inventory`].
+
+use std::any::TypeId;
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A protocol: an enum marked `#[message]`.
+///
+/// Do not implement this trait by hand; `#[message]` generates the
+/// implementation together with the serde impls that keep the wire ids stable.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a gamewire protocol",
+    label = "not a `#[message]` enum",
+    note = "mark the enum with `#[gamewire::message]`; see book/src/reference/macros.md"
+)]
+pub trait Message:
+    Serialize + DeserializeOwned + fmt::Debug + Clone + Send + Sync + 'static
+{
+    /// The protocol's name, variants and fingerprint.
+    const PROTOCOL: &'static ProtocolInfo;
+
+    /// The declaration index of this value's variant in
+    /// [`ProtocolInfo::variants`].
+    fn variant_index(&self) -> usize;
+
+    /// The static description of this value's variant.
+    fn variant(&self) -> &'static VariantInfo {
+        &Self::PROTOCOL.variants[self.variant_index()]
+    }
+}
+
+/// Compile-time description of a protocol enum.
+#[derive(Debug)]
+pub struct ProtocolInfo {
+    /// The enum's name, as written.
+    pub name: &'static str,
+    /// 64-bit FNV-1a hash of the wire meaning: the enum name and, per
+    /// variant, its id, name and field types. Two builds agree on the
+    /// fingerprint exactly when they agree on the bytes.
+    pub fingerprint: u64,
+    /// Every variant, in declaration order.
+    pub variants: &'static [VariantInfo],
+}
+
+impl ProtocolInfo {
+    /// The variant with wire id `id`, if any.
+    pub fn variant_by_id(&self, id: u32) -> Option<&'static VariantInfo>
+    where
+        Self: 'static,
+    {
+        // Protocols are small (tens of variants); a scan beats a map here.
+        self.variants.iter().find(|v| v.id == id)
+    }
+}
+
+/// Compile-time description of one variant.
+#[derive(Debug)]
+pub struct VariantInfo {
+    /// The variant's name.
+    pub name: &'static str,
+    /// The stable id written on the wire (`#[gamewire(id = N)]`, or the
+    /// declaration index by default).
+    pub id: u32,
+    /// Which way the variant travels.
+    pub direction: Direction,
+    /// Whether a full outbound queue may drop this message instead of
+    /// applying the slow-consumer policy (`#[gamewire(droppable)]`).
+    pub droppable: bool,
+    /// Whether the variant is meant to have no handler even though clients
+    /// send it (`#[gamewire(unhandled)]`).
+    pub unhandled: bool,
+}
+
+/// Which way a variant travels, declared with `#[gamewire(direction = ...)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Sent by clients, handled by the server (`to_server`).
+    ToServer,
+    /// Sent by the server to clients (`to_client`).
+    ToClient,
+    /// Either way (the default).
+    Both,
+}
+
+impl Direction {
+    /// Whether clients may send this variant to the server.
+    pub fn client_sends(self) -> bool {
+        matches!(self, Direction::ToServer | Direction::Both)
+    }
+}
+
+/// A `#[message]` enum that the binary links in, found through [`inventory`].
+///
+/// The record carries monomorphized entry points, so the server can run a
+/// protocol it only knows by its registration.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ProtocolRegistration {
+    /// The protocol's [`TypeId`], as a function because `TypeId::of` is not
+    /// callable in a `const` on stable Rust.
+    pub type_id: fn() -> TypeId,
+    /// The protocol's description.
+    pub info: &'static ProtocolInfo,
+    /// Whether this is a protocol shipped by gamewire itself (the chat).
+    pub builtin: bool,
+    /// Where the `#[message]` enum is declared.
+    pub location: Location,
+    /// Serves this protocol on a listener.
+    pub(crate) serve: crate::server::ServeFn,
+    /// Makes the checks `serve` makes before accepting, without serving.
+    pub(crate) check: crate::server::CheckFn,
+}
+
+impl ProtocolRegistration {
+    /// The registration `#[message]` submits for `M`.
+    pub const fn of<M: Message>(location: Location, builtin: bool) -> Self {
+        ProtocolRegistration {
+            type_id: TypeId::of::<M>,
+            info: M::PROTOCOL,
+            builtin,
+            location,
+            serve: crate::server::serve_protocol::<M>,
+            check: crate::server::check_protocol::<M>,
+        }
+    }
+}
+
+inventory::collect!(ProtocolRegistration);
+
+/// A place in the user's source, recorded by the macros for error reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// `file!()` at the macro call.
+    pub file: &'static str,
+    /// `line!()` at the macro call.
+    pub line: u32,
+    /// `column!()` at the macro call.
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The declaration index of the variant named `name` of `M`, or `usize::MAX`.
+///
+/// `#[handler]` evaluates this in a `const`; an unknown name is reported by a
+/// spanned pattern instead, so this stays quiet and lets that error lead.
+#[doc(hidden)]
+pub const fn variant_index<M: Message>(name: &str) -> usize {
+    let variants = M::PROTOCOL.variants;
+    let mut i = 0;
+    while i < variants.len() {
+        if str_eq(variants[i].name, name) {
+            return i;
+        }
+        i += 1;
+    }
+    usize::MAX
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// 64-bit FNV-1a, the fingerprint hash. `#[message]` computes the same hash
+/// at expansion time; this copy lets tests recompute it.
+#[doc(hidden)]
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}

@@ -1,0 +1,223 @@
+//! The session: who sent a message, and the server as a handler sees it.
+//!
+//! [`Session`] is the handler parameter that knows the sender's user id and
+//! reaches every service: replying, sending to others, rooms, and the state
+//! registered with [`TcpGameService::with_state`](crate::TcpGameService::with_state),
+//! which handlers also take directly as [`State<T>`].
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::chat::ChatRoomMessageHandler;
+use crate::connection::{Connection, ConnectionService, SendError};
+use crate::handler::{FromSession, HandlerContext, Rejection, Requirement};
+use crate::protocol::Message;
+use crate::room::RoomConnectionService;
+use crate::wire::CloseCode;
+
+/// Values registered with `with_state`, by type.
+#[derive(Clone, Default)]
+pub(crate) struct StateMap {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl StateMap {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.values.insert(TypeId::of::<T>(), value);
+    }
+
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let value = self.values.get(&TypeId::of::<T>())?;
+        Arc::clone(value).downcast::<T>().ok()
+    }
+
+    pub(crate) fn contains(&self, type_id: TypeId) -> bool {
+        self.values.contains_key(&type_id)
+    }
+}
+
+impl fmt::Debug for StateMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateMap")
+            .field("len", &self.values.len())
+            .finish()
+    }
+}
+
+/// What every session of one server shares.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) connections: ConnectionService,
+    pub(crate) rooms: RoomConnectionService,
+    pub(crate) chat: ChatRoomMessageHandler,
+    pub(crate) state: StateMap,
+}
+
+/// The sender of the message being handled, and the server's services.
+///
+/// Cheap to clone (two reference counts).
+#[derive(Clone)]
+pub struct Session {
+    connection: Arc<Connection>,
+    services: Arc<Services>,
+}
+
+impl Session {
+    pub(crate) fn new(connection: Arc<Connection>, services: Arc<Services>) -> Self {
+        Session {
+            connection,
+            services,
+        }
+    }
+
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    /// The sender's user id, as assigned by the server's authenticator.
+    pub fn user_id(&self) -> u32 {
+        self.connection.user_id
+    }
+
+    /// The sender's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.connection.peer_addr
+    }
+
+    /// Sends a message to the sender, besides any reply the handler returns.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionService::send_to_user`].
+    pub fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
+        let frame = self.services.connections.encode(message)?;
+        self.connection
+            .send_frame(frame, message.variant().droppable)
+    }
+
+    /// Closes the sender's connection after what is queued for it, with a
+    /// close frame carrying `reason`.
+    pub fn disconnect(&self, reason: &str) {
+        self.connection.close(CloseCode::Kicked, reason, true);
+    }
+
+    /// The connection registry.
+    pub fn connections(&self) -> &ConnectionService {
+        &self.services.connections
+    }
+
+    /// The rooms.
+    pub fn rooms(&self) -> &RoomConnectionService {
+        &self.services.rooms
+    }
+
+    /// The built-in chat system.
+    pub fn chat(&self) -> &ChatRoomMessageHandler {
+        &self.services.chat
+    }
+
+    /// A value registered with `with_state`, if there is one of type `T`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.services.state.get::<T>()
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id())
+            .field("peer_addr", &self.peer_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Message> FromSession<M> for Session {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        Ok(cx.session().clone())
+    }
+}
+
+/// The sender's user id, as a handler parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub u32);
+
+impl<M: Message> FromSession<M> for UserId {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        Ok(UserId(cx.session().user_id()))
+    }
+}
+
+impl<M: Message> FromSession<M> for ConnectionService {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        Ok(cx.session().connections().clone())
+    }
+}
+
+impl<M: Message> FromSession<M> for RoomConnectionService {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        Ok(cx.session().rooms().clone())
+    }
+}
+
+impl<M: Message> FromSession<M> for ChatRoomMessageHandler {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        Ok(cx.session().chat().clone())
+    }
+}
+
+/// Shared state registered with
+/// [`TcpGameService::with_state`](crate::TcpGameService::with_state), as a
+/// handler parameter.
+///
+/// The server checks before it binds that every `State<T>` some handler
+/// asks for was provided.
+///
+/// # Examples
+///
+/// ```
+/// use gamewire::State;
+///
+/// struct Scores;
+/// # fn takes(_: State<Scores>) {}
+/// ```
+pub struct State<T>(pub Arc<T>);
+
+impl<T> Deref for State<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        State(Arc::clone(&self.0))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for State<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("State").field(&self.0).finish()
+    }
+}
+
+impl<M: Message, T: Send + Sync + 'static> FromSession<M> for State<T> {
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        cx.session()
+            .state::<T>()
+            .map(State)
+            .ok_or(Rejection::MissingState(std::any::type_name::<T>()))
+    }
+}

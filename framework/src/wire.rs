@@ -1,0 +1,368 @@
+//! The wire protocol: frames, the envelope, and their codec.
+//!
+//! A frame is a 4-byte big-endian length `N`, then `N` bytes of payload. The
+//! payload is the bincode 2 encoding (standard configuration: little-endian,
+//! variable-length integers) of a [`Frame`], the envelope that carries either
+//! a system frame (handshake, heartbeat, error, close) or an application
+//! message of the protocol enum. The book's wire-protocol chapter specifies
+//! every byte; this module is the reference implementation, public so that
+//! tests and tools can speak the protocol by hand.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::MAX_FRAME_LEN_LIMIT;
+
+/// Version of the envelope defined here, sent in [`Hello::version`].
+pub const ENVELOPE_VERSION: u16 = 1;
+
+/// Bytes in the length prefix.
+pub const LENGTH_PREFIX_LEN: usize = 4;
+
+/// The bincode configuration of every payload: standard (little-endian,
+/// varint) with an allocation limit, so a forged length inside a payload
+/// cannot make the decoder reserve more than [`MAX_FRAME_LEN_LIMIT`].
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_FRAME_LEN_LIMIT>()
+}
+
+/// The envelope of every frame.
+///
+/// The variant index is the first byte of every payload: `0` hello, `1`
+/// welcome, `2` ping, `3` pong, `4` error, `5` close, `6` application
+/// message. The order is part of the wire protocol and never changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Frame<M> {
+    /// Client → server, first frame of a connection.
+    Hello(Hello),
+    /// Server → client, answer to an accepted [`Hello`].
+    Welcome(Welcome),
+    /// Either way; the receiver answers with a [`Frame::Pong`] of the same nonce.
+    Ping {
+        /// Echoed in the pong.
+        nonce: u64,
+    },
+    /// Answer to a [`Frame::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// Server → client: a message could not be processed. The connection
+    /// stays open.
+    Error(ErrorFrame),
+    /// Server → client: the last frame before the server closes the
+    /// connection.
+    Close(CloseFrame),
+    /// Either way: a message of the protocol enum.
+    App(M),
+}
+
+/// The handshake a client opens with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`ENVELOPE_VERSION`] of the client.
+    pub version: u16,
+    /// Name of the protocol enum the client was built with.
+    pub protocol: String,
+    /// The protocol's fingerprint; it must equal the server's.
+    pub fingerprint: u64,
+    /// Credentials for the server's [`Authenticator`](crate::Authenticator);
+    /// empty for anonymous.
+    pub token: String,
+}
+
+/// The server's answer to an accepted handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The session's user id.
+    pub user_id: u32,
+    /// How often the server pings, in milliseconds.
+    pub heartbeat_interval_ms: u32,
+    /// Silence after which the server disconnects, in milliseconds.
+    pub heartbeat_timeout_ms: u32,
+    /// The largest payload the server accepts.
+    pub max_frame_len: u32,
+}
+
+/// A message could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    /// What went wrong, as an [`ErrorCode`] number.
+    pub code: u16,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseFrame {
+    /// Why, as a [`CloseCode`] number.
+    pub code: u16,
+    /// Human-readable detail.
+    pub reason: String,
+}
+
+macro_rules! wire_codes {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $value,)*
+        }
+
+        impl $name {
+            /// The code with this number, if it is known.
+            pub fn from_u16(value: u16) -> Option<Self> {
+                match value {
+                    $($value => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The number written on the wire.
+            pub fn as_u16(self) -> u16 {
+                self as u16
+            }
+        }
+    };
+}
+
+wire_codes! {
+    /// The `code` of an [`ErrorFrame`].
+    ErrorCode {
+        /// The payload is not a valid envelope.
+        Undecodable = 1,
+        /// The message's variant is not one the server accepts from clients.
+        NotAllowed = 2,
+        /// No handler is registered for the message's variant.
+        NoHandler = 3,
+        /// The handler (or a middleware) returned an error.
+        HandlerFailed = 4,
+        /// The handler panicked; the server is unaffected.
+        HandlerPanicked = 5,
+        /// A frame that makes no sense at this point, such as a second hello.
+        UnexpectedFrame = 6,
+    }
+}
+
+wire_codes! {
+    /// The `code` of a [`CloseFrame`].
+    CloseCode {
+        /// The server is shutting down.
+        Shutdown = 1,
+        /// The length prefix exceeds the server's `max_frame_len`.
+        FrameTooLarge = 2,
+        /// The client's protocol fingerprint or envelope version differs.
+        ProtocolMismatch = 3,
+        /// The client was silent past the heartbeat timeout.
+        HeartbeatTimeout = 4,
+        /// The client's outbound queue was full.
+        SlowConsumer = 5,
+        /// The server is at `max_connections`.
+        ServerFull = 6,
+        /// The client sent too many undecodable or unknown messages.
+        TooManyErrors = 7,
+        /// The handshake was missing, late or refused.
+        HandshakeFailed = 8,
+        /// The server application closed the connection.
+        Kicked = 9,
+    }
+}
+
+/// A frame could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("could not encode frame: {0}")]
+pub struct EncodeError(#[from] bincode::error::EncodeError);
+
+/// A frame could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The length prefix exceeds the limit.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The declared length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The payload is not a valid envelope.
+    #[error("undecodable payload: {0}")]
+    Payload(#[from] bincode::error::DecodeError),
+    /// The payload decoded but left bytes unread.
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+}
+
+/// Appends one frame (length prefix and payload) to `out`.
+///
+/// # Errors
+///
+/// Fails when serde refuses the value or the payload would exceed
+/// [`MAX_FRAME_LEN_LIMIT`].
+pub fn encode_frame_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.put_u32(0);
+    let mut writer = out.writer();
+    let written = bincode::serde::encode_into_std_write(value, &mut writer, bincode_config());
+    let out = writer.into_inner();
+    match written {
+        Ok(len) if len <= MAX_FRAME_LEN_LIMIT => {
+            // The prefix was reserved above; now that the length is known, patch it.
+            out[start..start + LENGTH_PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+            Ok(())
+        }
+        Ok(_) => {
+            out.truncate(start);
+            Err(EncodeError(bincode::error::EncodeError::Other(
+                "frame exceeds the 16 MiB limit",
+            )))
+        }
+        Err(error) => {
+            out.truncate(start);
+            Err(EncodeError(error))
+        }
+    }
+}
+
+/// Encodes one frame into its own buffer, ready to be shared by many
+/// outbound queues.
+///
+/// # Errors
+///
+/// As [`encode_frame_into`].
+pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, EncodeError> {
+    let mut out = BytesMut::with_capacity(64);
+    encode_frame_into(value, &mut out)?;
+    Ok(out.freeze())
+}
+
+/// Decodes one payload (without its length prefix) into an envelope.
+///
+/// # Errors
+///
+/// Fails on malformed bytes, an unknown variant id, or bytes left over.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    let (value, read) = bincode::serde::decode_from_slice(payload, bincode_config())?;
+    if read != payload.len() {
+        return Err(DecodeError::TrailingBytes(payload.len() - read));
+    }
+    Ok(value)
+}
+
+/// Splits length-prefixed frames off a read buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSplitter {
+    max_frame_len: usize,
+}
+
+impl FrameSplitter {
+    /// A splitter that rejects payloads longer than `max_frame_len`.
+    pub fn new(max_frame_len: usize) -> Self {
+        FrameSplitter { max_frame_len }
+    }
+
+    /// Takes the next complete payload off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` holds no complete frame yet; then `buf`
+    /// has room reserved for the rest of the frame, which is within the limit.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::TooLarge`] when the length prefix exceeds the limit;
+    /// nothing of that size is allocated.
+    pub fn split(&self, buf: &mut BytesMut) -> Result<Option<BytesMut>, DecodeError> {
+        if buf.len() < LENGTH_PREFIX_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len > self.max_frame_len {
+            return Err(DecodeError::TooLarge {
+                len,
+                max: self.max_frame_len,
+            });
+        }
+        let total = LENGTH_PREFIX_LEN + len;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        buf.advance(LENGTH_PREFIX_LEN);
+        Ok(Some(buf.split_to(len)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_layout_is_length_then_bincode() {
+        let bytes = encode_frame(&Frame::<()>::Ping { nonce: 7 }).unwrap();
+        // length 2: variant 2 (ping), nonce 7 as a one-byte varint.
+        assert_eq!(&bytes[..], &[0, 0, 0, 2, 2, 7]);
+    }
+
+    #[test]
+    fn round_trip_through_splitter() {
+        let mut buf = BytesMut::new();
+        let hello = Frame::<()>::Hello(Hello {
+            version: ENVELOPE_VERSION,
+            protocol: "ChatMessage".into(),
+            fingerprint: u64::MAX,
+            token: String::new(),
+        });
+        encode_frame_into(&hello, &mut buf).unwrap();
+        encode_frame_into(&Frame::<()>::Pong { nonce: 300 }, &mut buf).unwrap();
+        let splitter = FrameSplitter::new(1024);
+        let first = splitter.split(&mut buf).unwrap().unwrap();
+        assert_eq!(decode_payload::<Frame<()>>(&first).unwrap(), hello);
+        let second = splitter.split(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            decode_payload::<Frame<()>>(&second).unwrap(),
+            Frame::Pong { nonce: 300 }
+        );
+        assert!(splitter.split(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_prefix_is_rejected_without_reserving() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        let error = FrameSplitter::new(1024).split(&mut buf).unwrap_err();
+        assert!(matches!(
+            error,
+            DecodeError::TooLarge {
+                len: 0xffff_ffff,
+                max: 1024
+            }
+        ));
+        assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn partial_frame_waits_for_more() {
+        let mut buf = BytesMut::from(&[0, 0, 0, 3, 2][..]);
+        assert!(FrameSplitter::new(16).split(&mut buf).unwrap().is_none());
+        assert_eq!(buf.len(), 5);
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let error = decode_payload::<Frame<()>>(&[2, 7, 0]).unwrap_err();
+        assert!(matches!(error, DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for code in 1..=9 {
+            assert_eq!(CloseCode::from_u16(code).unwrap().as_u16(), code);
+        }
+        assert_eq!(ErrorCode::from_u16(99), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! Handler errors become error frames; a handler panic harms no one else.
+
+use gamewire::client::{Client, ClientError};
+use gamewire::wire::ErrorCode;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn handler_error_becomes_an_error_frame() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    client
+        .send(&TestMessage::Fail {
+            reason: "no such item".into(),
+        })
+        .await
+        .unwrap();
+    match within(client.next_message()).await {
+        Err(ClientError::Server(error)) => {
+            assert_eq!(error.code, ErrorCode::HandlerFailed.as_u16());
+            assert_eq!(error.message, "no such item");
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    // The connection lives on.
+    let reply = within(client.request(&TestMessage::Count, |_| true))
+        .await
+        .unwrap();
+    assert_eq!(reply, TestMessage::Counted { n: 1 });
+    assert_eq!(
+        service
+            .connection_service()
+            .connection_stats()
+            .handler_errors,
+        1
+    );
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_panic_leaves_server_and_others_working() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut victim = Client::<TestMessage>::connect(address).await.unwrap();
+    let mut other = Client::<TestMessage>::connect(address).await.unwrap();
+
+    victim.send(&TestMessage::Explode).await.unwrap();
+    match within(victim.next_message()).await {
+        Err(ClientError::Server(error)) => {
+            assert_eq!(error.code, ErrorCode::HandlerPanicked.as_u16());
+            assert!(error.message.contains("Explode"), "{}", error.message);
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    for client in [&mut victim, &mut other] {
+        let reply = within(client.request(
+            &TestMessage::Echo {
+                text: "alive".into(),
+            },
+            |_| true,
+        ))
+        .await;
+        assert_eq!(
+            reply.unwrap(),
+            TestMessage::Echoed {
+                text: "alive".into()
+            }
+        );
+    }
+    // New connections are still accepted.
+    Client::<TestMessage>::connect(address).await.unwrap();
+    assert_eq!(
+        service
+            .connection_service()
+            .connection_stats()
+            .handler_panics,
+        1
+    );
+    service.shutdown().await;
+}

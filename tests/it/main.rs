@@ -1,0 +1,18 @@
+//! Integration tests: real servers on 127.0.0.1:0, real clients, one binary.
+
+// Test helpers are `pub` for the test modules, not for anyone else.
+#![allow(unreachable_pub, missing_docs)]
+
+mod support;
+
+mod chat_room_broadcast;
+mod connection_send_to_user;
+mod frame_limits;
+mod handler_errors;
+mod handshake_mismatch;
+mod heartbeat_reaps_silent_peer;
+mod middleware_chain;
+mod room_disconnect_leaves;
+mod shutdown_drains_queues;
+mod slow_consumer;
+mod tcp_accept_limit;

@@ -1,0 +1,131 @@
+//! A client that never reads cannot make the server's memory grow: its
+//! queue is bounded, and the policy drops or disconnects.
+
+use gamewire::client::Client;
+use gamewire::wire::{CloseCode, Frame};
+use gamewire::{SlowConsumerPolicy, TcpServerConfig};
+
+use crate::support::*;
+
+const QUEUE: usize = 8;
+/// 2000 frames of 32 KiB: 64 MiB, far more than loopback socket buffers
+/// hold, so the queue must fill.
+const FLOOD: TestMessage = TestMessage::Flood {
+    target: 0,
+    count: 2000,
+    size: 32 * 1024,
+};
+
+fn flood_for(target: u32) -> TestMessage {
+    match FLOOD {
+        TestMessage::Flood { count, size, .. } => TestMessage::Flood {
+            target,
+            count,
+            size,
+        },
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_disconnected_by_default() {
+    let config = TcpServerConfig {
+        outbound_queue_capacity: QUEUE,
+        ..test_config()
+    };
+    let service = test_server(config);
+    let address = start(&service).await;
+    let (mut sleeper, welcome) = RawClient::handshake::<TestMessage>(address).await;
+    let mut flooder = Client::<TestMessage>::connect(address).await.unwrap();
+
+    flooder.send(&flood_for(welcome.user_id)).await.unwrap();
+    eventually("the slow consumer to be disconnected", || {
+        service
+            .connection_service()
+            .connection_stats()
+            .slow_consumer_disconnects
+            == 1
+    })
+    .await;
+    // The server gives the close frame a short time to get through a full
+    // socket; whether it made it or not, the stream ends.
+    if let Some(close) = sleeper.read_close::<TestMessage>().await {
+        assert_eq!(close.code, CloseCode::SlowConsumer.as_u16());
+    }
+    eventually("the slow consumer to be gone", || {
+        !service.connection_service().is_connected(welcome.user_id)
+    })
+    .await;
+
+    let reply = within(flooder.request(
+        &TestMessage::Echo {
+            text: "fine".into(),
+        },
+        |_| true,
+    ))
+    .await;
+    assert_eq!(
+        reply.unwrap(),
+        TestMessage::Echoed {
+            text: "fine".into()
+        }
+    );
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_policy_keeps_the_client_and_counts_drops() {
+    let config = TcpServerConfig {
+        outbound_queue_capacity: QUEUE,
+        slow_consumer_policy: SlowConsumerPolicy::Drop,
+        ..test_config()
+    };
+    let service = test_server(config);
+    let address = start(&service).await;
+    let (mut sleeper, welcome) = RawClient::handshake::<TestMessage>(address).await;
+    let flooder = Client::<TestMessage>::connect(address).await.unwrap();
+
+    flooder.send(&flood_for(welcome.user_id)).await.unwrap();
+    eventually("frames to be dropped", || {
+        service
+            .connection_service()
+            .connection_stats()
+            .frames_dropped
+            > 0
+    })
+    .await;
+    let info = service
+        .connection_service()
+        .get_connection_info(welcome.user_id)
+        .expect("still connected");
+    assert!(info.frames_dropped > 0);
+
+    // The sleeper wakes up, reads what was kept, and is served normally.
+    sleeper
+        .send(&Frame::App(TestMessage::Echo {
+            text: "awake".into(),
+        }))
+        .await;
+    loop {
+        match sleeper
+            .read::<TestMessage>()
+            .await
+            .expect("still connected")
+        {
+            Frame::App(TestMessage::Echoed { text }) => {
+                assert_eq!(text, "awake");
+                break;
+            }
+            Frame::App(TestMessage::Blob { .. }) | Frame::Ping { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        service
+            .connection_service()
+            .connection_stats()
+            .slow_consumer_disconnects,
+        0
+    );
+    service.shutdown().await;
+}

@@ -1,0 +1,218 @@
+//! Shared helpers: a test protocol with handlers, server start-up, raw
+//! sockets, and waiting with a generous bound.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gamewire::prelude::*;
+use gamewire::wire::{self, ENVELOPE_VERSION, Frame, FrameSplitter, Hello};
+use gamewire::{ConnectionService, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A protocol that exercises every path of the server.
+#[message]
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestMessage {
+    /// Answered with `Echoed`.
+    #[gamewire(direction = to_server)]
+    Echo { text: String },
+    #[gamewire(direction = to_client)]
+    Echoed { text: String },
+    /// The handler returns an error with this text.
+    #[gamewire(direction = to_server)]
+    Fail { reason: String },
+    /// The handler panics.
+    #[gamewire(direction = to_server)]
+    Explode,
+    /// The server sends `count` blobs of `size` bytes to `target`.
+    #[gamewire(direction = to_server)]
+    Flood { target: u32, count: u32, size: u32 },
+    #[gamewire(direction = to_client)]
+    Blob { bytes: Vec<u8> },
+    /// Sends `Whispered` to another user.
+    #[gamewire(direction = to_server)]
+    Whisper { to: u32, text: String },
+    #[gamewire(direction = to_client)]
+    Whispered { from: u32, text: String },
+    /// Counts with a `State<Counter>`.
+    #[gamewire(direction = to_server)]
+    Count,
+    #[gamewire(direction = to_client)]
+    Counted { n: u64 },
+}
+
+/// State for `Count`.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+#[handler(TestMessage::Echo)]
+async fn echo(echo: Echo) -> Echoed {
+    Echoed { text: echo.text }
+}
+
+#[handler(TestMessage::Fail)]
+async fn fail(fail: Fail) -> anyhow::Result<()> {
+    anyhow::bail!("{}", fail.reason)
+}
+
+#[handler(TestMessage::Explode)]
+async fn explode(_: Explode) {
+    panic!("boom (a test panic; the server must survive it)");
+}
+
+#[handler(TestMessage::Flood)]
+async fn flood(flood: Flood, connections: ConnectionService) {
+    let blob = TestMessage::Blob {
+        bytes: vec![7; flood.size as usize],
+    };
+    for _ in 0..flood.count {
+        if connections.send_to_user(flood.target, &blob).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[handler(TestMessage::Whisper)]
+async fn whisper(whisper: Whisper, session: Session) -> Result<(), gamewire::SendError> {
+    let message = TestMessage::Whispered {
+        from: session.user_id(),
+        text: whisper.text,
+    };
+    session
+        .connections()
+        .send_to_user(whisper.to, &message)
+        .await
+}
+
+#[handler(TestMessage::Count)]
+async fn count(_: Count, counter: State<Counter>) -> Counted {
+    Counted {
+        n: counter.0.0.fetch_add(1, Ordering::Relaxed) + 1,
+    }
+}
+
+/// A config with small limits and short intervals for tests.
+pub fn test_config() -> TcpServerConfig {
+    TcpServerConfig {
+        bind_address: "127.0.0.1:0".to_owned(),
+        max_connections: 64,
+        drain_timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+/// Serves `service` on 127.0.0.1:0 in the background; returns its address.
+pub async fn start(service: &TcpGameService) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let running = service.clone();
+    tokio::spawn(async move { running.serve(listener).await.expect("server failed") });
+    address
+}
+
+/// A `TestMessage` server with a `Counter`.
+pub fn test_server(config: TcpServerConfig) -> TcpGameService {
+    TcpGameService::with_config(config)
+        .protocol::<TestMessage>()
+        .with_state(Counter::default())
+}
+
+/// A chat server.
+pub fn chat_server(config: TcpServerConfig) -> TcpGameService {
+    TcpGameService::with_config(config).protocol::<gamewire::ChatMessage>()
+}
+
+/// Awaits `future`, failing the test after a generous bound.
+pub async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("timed out waiting (20 s)")
+}
+
+/// Polls `condition` until it holds, failing after a generous bound.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+/// A socket that speaks the protocol by hand, for what a well-behaved
+/// client never does.
+pub struct RawClient {
+    pub socket: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawClient {
+    /// Connects without a handshake.
+    pub async fn connect(address: SocketAddr) -> Self {
+        RawClient {
+            socket: TcpStream::connect(address).await.unwrap(),
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Connects and sends the hello of protocol `M`; returns the welcome.
+    pub async fn handshake<M: Message>(address: SocketAddr) -> (Self, wire::Welcome) {
+        let mut raw = Self::connect(address).await;
+        raw.send(&Frame::<()>::Hello(hello::<M>())).await;
+        match raw.read::<M>().await {
+            Some(Frame::Welcome(welcome)) => (raw, welcome),
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send<T: serde::Serialize>(&mut self, frame: &T) {
+        self.socket
+            .write_all(&wire::encode_frame(frame).unwrap())
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.socket.write_all(bytes).await.unwrap();
+    }
+
+    /// The next frame, or `None` at the end of the stream.
+    pub async fn read<M: Message>(&mut self) -> Option<Frame<M>> {
+        let splitter = FrameSplitter::new(gamewire::MAX_FRAME_LEN_LIMIT);
+        loop {
+            if let Some(payload) = splitter.split(&mut self.buf).unwrap() {
+                return Some(wire::decode_payload(&payload).unwrap());
+            }
+            match within(self.socket.read_buf(&mut self.buf)).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Reads until a close frame, skipping pings and other frames; `None`
+    /// when the stream ends without one.
+    pub async fn read_close<M: Message>(&mut self) -> Option<wire::CloseFrame> {
+        loop {
+            match self.read::<M>().await? {
+                Frame::Close(close) => return Some(close),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// The hello a client of protocol `M` sends.
+pub fn hello<M: Message>() -> Hello {
+    Hello {
+        version: ENVELOPE_VERSION,
+        protocol: M::PROTOCOL.name.to_owned(),
+        fingerprint: M::PROTOCOL.fingerprint,
+        token: String::new(),
+    }
+}

@@ -1,0 +1,15 @@
+use gamewire::prelude::*;
+
+#[message]
+pub enum GameMessage {
+    Ping { nonce: u64 },
+    Pong { nonce: u64 },
+}
+
+#[handler(GameMessage::Ping)]
+async fn ping(_: Ping) {}
+
+#[handler(GameMessage::Ping)]
+async fn ping_again(_: Ping) {}
+
+fn main() {}

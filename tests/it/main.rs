@@ -5,6 +5,7 @@
 
 mod support;
 
+mod book;
 mod chat_room_broadcast;
 mod connection_send_to_user;
 mod frame_limits;

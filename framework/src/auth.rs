@@ -45,6 +45,8 @@ impl AuthError {
 ///             .ok_or_else(|| AuthError::new("expected a token `user-<id>`"))
 ///     }
 /// }
+///
+/// let _server = gamewire::TcpGameService::with_default_config().authenticator(TokenAuth);
 /// ```
 #[async_trait::async_trait]
 pub trait Authenticator: Send + Sync + 'static {

@@ -8,13 +8,14 @@
 //! use gamewire::ChatMessage;
 //! use gamewire::client::Client;
 //!
-//! # async fn run() -> Result<(), gamewire::client::ClientError> {
-//! let mut client = Client::<ChatMessage>::connect("127.0.0.1:7878").await?;
-//! client.send(&ChatMessage::JoinRoom { room_id: 1 }).await?;
-//! let joined = client.next_message().await?;
-//! println!("{joined:?}");
-//! # Ok(())
-//! # }
+//! #[tokio::main]
+//! async fn main() -> Result<(), gamewire::client::ClientError> {
+//!     let mut client = Client::<ChatMessage>::connect("127.0.0.1:7878").await?;
+//!     client.send(&ChatMessage::JoinRoom { room_id: 1 }).await?;
+//!     let joined = client.next_message().await?;
+//!     println!("{joined:?}");
+//!     Ok(())
+//! }
 //! ```
 
 use std::collections::VecDeque;

@@ -61,6 +61,8 @@ pub type MiddlewareError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///         Ok(())
 ///     }
 /// }
+///
+/// let _server = TcpGameService::with_default_config().middleware::<ChatMessage>(5, NoEmptyChat);
 /// ```
 #[async_trait::async_trait]
 pub trait MessageMiddleware<M: Message>: Send + Sync + 'static {

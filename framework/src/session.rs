@@ -179,10 +179,30 @@ impl<M: Message> FromSession<M> for ChatRoomMessageHandler {
 /// # Examples
 ///
 /// ```
-/// use gamewire::State;
+/// use gamewire::prelude::*;
 ///
-/// struct Scores;
-/// # fn takes(_: State<Scores>) {}
+/// #[message]
+/// pub enum GameMessage {
+///     #[gamewire(direction = to_server)]
+///     Score { points: u32 },
+/// }
+///
+/// #[derive(Default)]
+/// pub struct Scores {
+///     total: std::sync::atomic::AtomicU64,
+/// }
+///
+/// #[handler(GameMessage::Score)]
+/// async fn score(score: Score, scores: State<Scores>) {
+///     scores.total.fetch_add(u64::from(score.points), std::sync::atomic::Ordering::Relaxed);
+/// }
+///
+/// # fn main() {
+/// let server = TcpGameService::with_default_config()
+///     .protocol::<GameMessage>()
+///     .with_state(Scores::default());
+/// server.check().expect("every State<T> a handler takes was provided");
+/// # }
 /// ```
 pub struct State<T>(pub Arc<T>);
 

@@ -57,6 +57,7 @@ mod protocol;
 mod room;
 mod server;
 mod session;
+pub mod simd;
 pub mod wire;
 
 pub use async_trait::async_trait;

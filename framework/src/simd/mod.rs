@@ -1,0 +1,1 @@
+//! SIMD helpers (being written).

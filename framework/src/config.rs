@@ -65,6 +65,24 @@ pub struct TcpServerConfig {
     /// How often empty rooms are removed in the background; `None` leaves
     /// it to [`RoomConnectionService::cleanup_empty_rooms`](crate::RoomConnectionService::cleanup_empty_rooms).
     pub room_cleanup_interval: Option<Duration>,
+    /// Take read buffers from an [`EnhancedMemoryPool`](crate::EnhancedMemoryPool)
+    /// instead of the allocator. Either way a connection holds a read
+    /// buffer only while it has unparsed bytes.
+    pub enable_enhanced_memory_pool: bool,
+    /// Limits of the memory pool.
+    pub memory_pool: crate::pool::MemoryPoolConfig,
+    /// Record handler and queue times in the
+    /// [`PerformanceMonitor`](crate::PerformanceMonitor) (two clock reads
+    /// per message).
+    pub enable_performance_monitor: bool,
+    /// Run an [`AsyncTaskScheduler`](crate::AsyncTaskScheduler) that
+    /// handlers and the application reach through
+    /// [`TcpGameService::schedule_message_processing`](crate::TcpGameService::schedule_message_processing)
+    /// and the `AsyncTaskScheduler` handler parameter. Handlers themselves
+    /// always run on their session's task.
+    pub enable_async_scheduler: bool,
+    /// Workers, queue sizes and fairness of the scheduler.
+    pub scheduler: crate::scheduler::SchedulerConfig,
 }
 
 impl Default for TcpServerConfig {
@@ -82,6 +100,11 @@ impl Default for TcpServerConfig {
             max_protocol_errors: 16,
             read_buffer_size: 4 * 1024,
             room_cleanup_interval: Some(Duration::from_secs(60)),
+            enable_enhanced_memory_pool: true,
+            memory_pool: crate::pool::MemoryPoolConfig::default(),
+            enable_performance_monitor: true,
+            enable_async_scheduler: false,
+            scheduler: crate::scheduler::SchedulerConfig::default(),
         }
     }
 }

@@ -10,11 +10,13 @@
 use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::handler::{
     CatchUnwind, HandlerContext, HandlerError, HandlerFn, HandlerRegistration, Reply, panic_message,
 };
 use crate::middleware::{self, MiddlewareRegistration, OrderedMiddleware};
+use crate::monitor::PerformanceMonitor;
 use crate::protocol::{Direction, Location, Message};
 use crate::session::{Session, StateMap};
 use crate::wire::ErrorCode;
@@ -46,6 +48,8 @@ pub(crate) struct MessageService<M: Message> {
     /// Indexed by variant declaration index.
     handlers: Box<[Option<HandlerFn<M>>]>,
     middleware: Arc<[OrderedMiddleware<M>]>,
+    /// Where handler and queue times go; `None` when monitoring is off.
+    monitor: Option<PerformanceMonitor>,
 }
 
 impl<M: Message> fmt::Debug for MessageService<M> {
@@ -65,6 +69,7 @@ impl<M: Message> MessageService<M> {
         state: &StateMap,
         mut extra_middleware: Vec<OrderedMiddleware<M>>,
         mut problems: Vec<String>,
+        monitor: Option<PerformanceMonitor>,
     ) -> Result<Self, BuildError> {
         let protocol = M::PROTOCOL;
         let mut registered: Vec<Option<&'static HandlerRegistration>> =
@@ -139,15 +144,22 @@ impl<M: Message> MessageService<M> {
                 .map(|reg| reg.and_then(|reg| reg.typed::<M>()))
                 .collect(),
             middleware: extra_middleware.into(),
+            monitor,
         })
     }
 
-    /// Runs one message from `session` through the middleware chain and its
-    /// handler. `None` means a middleware stopped it: nothing to reply.
-    pub(crate) async fn process(&self, session: &Session, mut message: M) -> Option<Reply<M>> {
+    /// Runs one message from `session`, read off the socket at `read_at`,
+    /// through the middleware chain and its handler. `None` means a
+    /// middleware stopped it: nothing to reply.
+    pub(crate) async fn process(
+        &self,
+        session: &Session,
+        mut message: M,
+        read_at: Instant,
+    ) -> Option<Reply<M>> {
         let user_id = session.user_id();
         if self.middleware.is_empty() {
-            return Some(self.call(session, message).await);
+            return Some(self.call(session, message, read_at).await);
         }
         let (ran, go_on) = middleware::run_before(&self.middleware, user_id, &mut message).await;
         let chain = &self.middleware[..ran];
@@ -156,7 +168,7 @@ impl<M: Message> MessageService<M> {
                 // after_process sees the message the handler got; the handler
                 // consumes its copy.
                 let seen = message.clone();
-                let result = self.call(session, message).await;
+                let result = self.call(session, message, read_at).await;
                 middleware::run_after(chain, user_id, &seen, &result).await;
                 Some(result)
             }
@@ -169,7 +181,7 @@ impl<M: Message> MessageService<M> {
         }
     }
 
-    async fn call(&self, session: &Session, message: M) -> Reply<M> {
+    async fn call(&self, session: &Session, message: M, read_at: Instant) -> Reply<M> {
         let variant = message.variant();
         let Some(handler) = self.handlers[message.variant_index()] else {
             return Err(HandlerError::with_code(
@@ -178,7 +190,12 @@ impl<M: Message> MessageService<M> {
             ));
         };
         let cx = HandlerContext::new(message, session.clone());
-        match CatchUnwind(handler(cx)).await {
+        let started = Instant::now();
+        let outcome = CatchUnwind(handler(cx)).await;
+        if let Some(monitor) = &self.monitor {
+            monitor.record_message(session.user_id(), started - read_at, started.elapsed());
+        }
+        match outcome {
             Ok(reply) => reply,
             Err(panic) => {
                 let detail = panic_message(&*panic);

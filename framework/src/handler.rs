@@ -77,6 +77,9 @@ pub enum Rejection {
     /// `State<T>` was asked for but the server was not given a `T`.
     #[error("state `{0}` was not provided; add it with `TcpGameService::with_state`")]
     MissingState(&'static str),
+    /// `AsyncTaskScheduler` was asked for but the server runs none.
+    #[error("the server runs no scheduler; set `enable_async_scheduler: true`")]
+    SchedulerOff,
 }
 
 /// The input of one handler call: the message and the sender's session.

@@ -53,8 +53,11 @@ mod dispatch;
 mod handler;
 mod heartbeat;
 mod middleware;
+mod monitor;
+mod pool;
 mod protocol;
 mod room;
+mod scheduler;
 mod server;
 mod session;
 pub mod simd;
@@ -75,8 +78,14 @@ pub use crate::handler::{
 };
 pub use crate::heartbeat::HeartbeatService;
 pub use crate::middleware::{LoggingMiddleware, MessageMiddleware, MiddlewareError};
+pub use crate::monitor::{LatencySummary, PerformanceMonitor, ServerStats};
+pub use crate::pool::{EnhancedMemoryPool, MemoryPoolConfig, MemoryPoolStats, PooledBuffer};
 pub use crate::protocol::{Direction, Message, ProtocolInfo, VariantInfo};
 pub use crate::room::{RoomConnectionService, RoomError, RoomStatus};
+pub use crate::scheduler::{
+    AsyncTaskScheduler, PriorityStats, SchedulerConfig, SchedulerError, SchedulerStats,
+    TaskPriority,
+};
 pub use crate::server::{ServerError, TcpGameService};
 pub use crate::session::{Session, State, UserId};
 

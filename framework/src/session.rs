@@ -17,6 +17,7 @@ use crate::connection::{Connection, ConnectionService, SendError};
 use crate::handler::{FromSession, HandlerContext, Rejection, Requirement};
 use crate::protocol::Message;
 use crate::room::RoomConnectionService;
+use crate::scheduler::AsyncTaskScheduler;
 use crate::wire::CloseCode;
 
 /// Values registered with `with_state`, by type.
@@ -54,6 +55,7 @@ pub(crate) struct Services {
     pub(crate) connections: ConnectionService,
     pub(crate) rooms: RoomConnectionService,
     pub(crate) chat: ChatRoomMessageHandler,
+    pub(crate) scheduler: Option<AsyncTaskScheduler>,
     pub(crate) state: StateMap,
 }
 
@@ -120,6 +122,11 @@ impl Session {
         &self.services.chat
     }
 
+    /// The task scheduler, when the server runs one.
+    pub fn scheduler(&self) -> Option<&AsyncTaskScheduler> {
+        self.services.scheduler.as_ref()
+    }
+
     /// A value registered with `with_state`, if there is one of type `T`.
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.services.state.get::<T>()
@@ -166,6 +173,15 @@ impl<M: Message> FromSession<M> for RoomConnectionService {
 impl<M: Message> FromSession<M> for ChatRoomMessageHandler {
     fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
         Ok(cx.session().chat().clone())
+    }
+}
+
+impl<M: Message> FromSession<M> for AsyncTaskScheduler {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        cx.session()
+            .scheduler()
+            .cloned()
+            .ok_or(Rejection::SchedulerOff)
     }
 }
 

@@ -13,6 +13,7 @@ mod handler_errors;
 mod handshake_mismatch;
 mod heartbeat_reaps_silent_peer;
 mod middleware_chain;
+mod performance_services;
 mod room_disconnect_leaves;
 mod shutdown_drains_queues;
 mod slow_consumer;

@@ -1,398 +1,30 @@
-//! The server: binding, accepting, sessions and graceful shutdown.
-//!
-//! [`TcpGameService`] is the facade users call. Starting it picks the
-//! protocol (the one `#[message]` enum with handlers, or the built-in chat),
-//! builds the message service (which checks the registrations), then
-//! accepts connections. Each connection gets a reader task (this module's
-//! session loop: handshake, then decode → dispatch → reply) and a writer
-//! task (see [`connection`](crate::connection)).
+//! One server run: accepting, sessions (handshake, read loop, dispatch)
+//! and the graceful drain.
 
-use std::any::Any;
-use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AnonymousAuthenticator, Authenticator};
-use crate::chat::{ChatMessage, ChatRoomMessageHandler};
-use crate::config::{ConfigError, TcpServerConfig};
-use crate::connection::{Connection, ConnectionService, run_writer};
+use super::{ServeFuture, Shared, TcpGameService};
+use crate::auth::Authenticator;
+use crate::config::TcpServerConfig;
+use crate::connection::{Connection, run_writer};
 use crate::dispatch::{BuildError, MessageService};
-use crate::heartbeat::HeartbeatService;
-use crate::middleware::{MessageMiddleware, OrderedMiddleware};
-use crate::protocol::{Message, ProtocolRegistration};
-use crate::room::{RoomConnectionService, RoomStatus};
-use crate::session::{Services, Session, StateMap};
+use crate::middleware::OrderedMiddleware;
+use crate::pool::PooledBuffer;
+use crate::protocol::Message;
+use crate::session::{Services, Session};
 use crate::wire::{
     self, CloseCode, CloseFrame, DecodeError, ENVELOPE_VERSION, ErrorCode, ErrorFrame, Frame,
     FrameSplitter, Hello, Welcome,
 };
-
-/// The future of a whole server run for one protocol.
-pub(crate) type ServeFuture = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
-
-/// Runs a server for one protocol; monomorphized per `#[message]` enum.
-pub(crate) type ServeFn = fn(TcpGameService, TcpListener) -> ServeFuture;
-
-/// Checks the registrations of one protocol against a server's state.
-pub(crate) type CheckFn = fn(&TcpGameService) -> Result<(), BuildError>;
-
-/// The entry points of the protocol a server runs.
-#[derive(Clone, Copy)]
-struct ProtocolFns {
-    serve: ServeFn,
-    check: CheckFn,
-}
-
-impl ProtocolFns {
-    fn of<M: Message>() -> Self {
-        ProtocolFns {
-            serve: serve_protocol::<M>,
-            check: check_protocol::<M>,
-        }
-    }
-}
-
-/// The server could not run.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// A configuration value is out of range.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The handlers, middleware or state do not fit together.
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    /// The address could not be bound.
-    #[error("could not bind {address}: {source}")]
-    Bind {
-        /// The address from the configuration.
-        address: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// `start` or `serve` was called on a server that already ran.
-    #[error("this server has already been started; create a new `TcpGameService`")]
-    AlreadyStarted,
-}
-
-/// What every clone of one server shares.
-#[derive(Debug)]
-struct Shared {
-    connections: ConnectionService,
-    rooms: RoomConnectionService,
-    chat: ChatRoomMessageHandler,
-    heartbeat: Arc<HeartbeatService>,
-    /// Cancelled by `shutdown()`: stop accepting, close sessions gracefully.
-    shutdown: CancellationToken,
-    /// Cancelled when the drain time is over: drop whatever is left.
-    force: CancellationToken,
-    /// Cancelled when the serve loop has returned.
-    stopped: CancellationToken,
-    started: AtomicBool,
-    local_addr: OnceLock<SocketAddr>,
-    /// Sockets accepted and not yet finished, handshakes included.
-    active: AtomicUsize,
-}
-
-/// The game server: configuration, services and lifecycle.
-///
-/// Configure it with the builder methods, then [`start`](Self::start) it.
-/// It is cheap to clone, and every clone controls the same server, so keep
-/// one to call [`shutdown`](Self::shutdown) or read statistics while
-/// another runs.
-///
-/// # Examples
-///
-/// ```no_run
-/// use gamewire::TcpGameService;
-///
-/// #[tokio::main]
-/// async fn main() -> Result<(), gamewire::ServerError> {
-///     // The built-in chat server on 127.0.0.1:7878.
-///     TcpGameService::with_default_config().start().await
-/// }
-/// ```
-#[derive(Clone)]
-pub struct TcpGameService {
-    config: Arc<TcpServerConfig>,
-    state: StateMap,
-    /// `OrderedMiddleware<M>` values, with `M`'s name, for the protocol
-    /// chosen at start.
-    middleware: Vec<(&'static str, Arc<dyn Any + Send + Sync>)>,
-    authenticator: Arc<dyn Authenticator>,
-    protocol: Option<ProtocolFns>,
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for TcpGameService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpGameService")
-            .field("config", &self.config)
-            .field("local_addr", &self.local_addr())
-            .finish_non_exhaustive()
-    }
-}
-
-impl TcpGameService {
-    /// A server with [`TcpServerConfig::default`]: 127.0.0.1:7878.
-    pub fn with_default_config() -> Self {
-        Self::with_config(TcpServerConfig::default())
-    }
-
-    /// A server with `config`.
-    pub fn with_config(config: TcpServerConfig) -> Self {
-        let connections = ConnectionService::new(config.slow_consumer_policy);
-        let rooms = RoomConnectionService::new(connections.clone());
-        let heartbeat = Arc::new(HeartbeatService::new(
-            config.heartbeat_interval,
-            config.heartbeat_timeout,
-            connections.clone(),
-        ));
-        TcpGameService {
-            state: StateMap::default(),
-            middleware: Vec::new(),
-            authenticator: Arc::new(AnonymousAuthenticator::new()),
-            protocol: None,
-            shared: Arc::new(Shared {
-                chat: ChatRoomMessageHandler::new(rooms.clone(), connections.clone()),
-                connections,
-                rooms,
-                heartbeat,
-                shutdown: CancellationToken::new(),
-                force: CancellationToken::new(),
-                stopped: CancellationToken::new(),
-                started: AtomicBool::new(false),
-                local_addr: OnceLock::new(),
-                active: AtomicUsize::new(0),
-            }),
-            config: Arc::new(config),
-        }
-    }
-
-    /// Makes `value` available to handlers as `State<T>` and through
-    /// [`Session::state`].
-    pub fn with_state<T: Send + Sync + 'static>(self, value: T) -> Self {
-        self.with_shared_state(Arc::new(value))
-    }
-
-    /// Like [`with_state`](Self::with_state), for a value you keep a
-    /// handle to.
-    pub fn with_shared_state<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
-        self.state.insert(value);
-        self
-    }
-
-    /// Adds a middleware for protocol `M` at `order` (ascending runs
-    /// first). See [`MessageMiddleware`] for the rules.
-    pub fn middleware<M: Message>(
-        mut self,
-        order: i32,
-        middleware: impl MessageMiddleware<M>,
-    ) -> Self {
-        let ordered = OrderedMiddleware::<M> {
-            order,
-            name: short_type_name(&middleware).to_owned(),
-            middleware: Arc::new(middleware),
-            location: None,
-        };
-        self.middleware.push((M::PROTOCOL.name, Arc::new(ordered)));
-        self
-    }
-
-    /// Replaces the [`AnonymousAuthenticator`].
-    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
-        self.authenticator = Arc::new(authenticator);
-        self
-    }
-
-    /// Serves protocol `M`, for a binary that links several `#[message]`
-    /// enums with handlers.
-    pub fn protocol<M: Message>(mut self) -> Self {
-        self.protocol = Some(ProtocolFns::of::<M>());
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &TcpServerConfig {
-        &self.config
-    }
-
-    /// The address the server listens on, once it does.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.shared.local_addr.get().copied()
-    }
-
-    /// The connection registry.
-    pub fn connection_service(&self) -> &ConnectionService {
-        &self.shared.connections
-    }
-
-    /// The rooms.
-    pub fn room_service(&self) -> &RoomConnectionService {
-        &self.shared.rooms
-    }
-
-    /// The built-in chat system.
-    pub fn chat(&self) -> &ChatRoomMessageHandler {
-        &self.shared.chat
-    }
-
-    /// The heartbeat.
-    pub fn heartbeat_service(&self) -> &HeartbeatService {
-        &self.shared.heartbeat
-    }
-
-    /// Sessions connected now.
-    pub async fn get_connection_count(&self) -> usize {
-        self.shared.connections.connection_count()
-    }
-
-    /// `(user_count, users)` of a room.
-    pub fn get_room_status(&self, room_id: u32) -> (usize, Vec<u32>) {
-        self.shared.rooms.get_room_status(room_id)
-    }
-
-    /// The status of every room.
-    pub fn get_all_rooms_status(&self) -> Vec<RoomStatus> {
-        self.shared.rooms.get_all_rooms_status()
-    }
-
-    /// Removes empty rooms; returns how many.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it never waits.
-    pub async fn cleanup_empty_rooms(&self) -> usize {
-        self.shared.rooms.cleanup_empty_rooms().await
-    }
-
-    /// Checks the configuration and registrations without binding: the
-    /// same checks `start` makes first.
-    ///
-    /// # Errors
-    ///
-    /// Every problem found, in one error.
-    pub fn check(&self) -> Result<(), ServerError> {
-        self.config.validate()?;
-        let protocol = self.select_protocol()?;
-        (protocol.check)(self)?;
-        Ok(())
-    }
-
-    /// Binds `bind_address` and serves until [`shutdown`](Self::shutdown)
-    /// or Ctrl-C, then shuts down gracefully.
-    ///
-    /// # Errors
-    ///
-    /// A configuration or registration problem (before binding), or a bind
-    /// failure.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future stops accepting and drops every connection
-    /// without a close frame; call `shutdown` for a graceful stop.
-    pub async fn start(&self) -> Result<(), ServerError> {
-        self.check()?;
-        let address = self.config.bind_address.clone();
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|source| ServerError::Bind { address, source })?;
-        let on_ctrl_c = self.clone();
-        let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Ctrl-C: shutting down");
-                on_ctrl_c.shared.shutdown.cancel();
-            }
-        });
-        let served = self.serve(listener).await;
-        ctrl_c.abort();
-        served
-    }
-
-    /// Serves on a listener you bound, such as `127.0.0.1:0` in tests,
-    /// until [`shutdown`](Self::shutdown).
-    ///
-    /// # Errors
-    ///
-    /// A configuration or registration problem, found before the first
-    /// accept.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`start`](Self::start).
-    pub async fn serve(&self, listener: TcpListener) -> Result<(), ServerError> {
-        self.config.validate()?;
-        let protocol = self.select_protocol()?;
-        if self.shared.started.swap(true, Ordering::SeqCst) {
-            return Err(ServerError::AlreadyStarted);
-        }
-        if let Ok(address) = listener.local_addr() {
-            let _ = self.shared.local_addr.set(address);
-        }
-        let result = (protocol.serve)(self.clone(), listener).await;
-        self.shared.stopped.cancel();
-        result
-    }
-
-    /// Stops accepting, delivers what is already queued to every client,
-    /// sends each a close frame (`Shutdown`) and waits, at most
-    /// `drain_timeout`, for the connections to finish.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: the shutdown goes on; only the waiting stops.
-    pub async fn shutdown(&self) {
-        self.shared.shutdown.cancel();
-        if self.shared.started.load(Ordering::SeqCst) {
-            self.shared.stopped.cancelled().await;
-        }
-    }
-
-    /// Picks the protocol to serve: the one chosen with `protocol::<M>()`,
-    /// else the only non-built-in protocol with handlers, else the chat.
-    fn select_protocol(&self) -> Result<ProtocolFns, BuildError> {
-        if let Some(protocol) = self.protocol {
-            return Ok(protocol);
-        }
-        let with_handlers: Vec<&ProtocolRegistration> = inventory::iter::<ProtocolRegistration>
-            .into_iter()
-            .filter(|reg| !reg.builtin)
-            .filter(|reg| {
-                inventory::iter::<crate::handler::HandlerRegistration>
-                    .into_iter()
-                    .any(|h| (h.protocol)() == (reg.type_id)())
-            })
-            .collect();
-        match with_handlers.as_slice() {
-            [] => Ok(ProtocolFns::of::<ChatMessage>()),
-            [only] => Ok(ProtocolFns {
-                serve: only.serve,
-                check: only.check,
-            }),
-            many => Err(BuildError::new(vec![format!(
-                "several protocols have handlers ({}); choose one with `TcpGameService::protocol::<YourMessage>()`",
-                many.iter()
-                    .map(|reg| format!("`{}` at {}", reg.info.name, reg.location))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )])),
-        }
-    }
-}
-
-fn short_type_name<T>(_: &T) -> &'static str {
-    let full = std::any::type_name::<T>();
-    full.rsplit("::").next().unwrap_or(full)
-}
 
 /// Everything a session of protocol `M` needs.
 struct Runtime<M: Message> {
@@ -424,6 +56,11 @@ pub(crate) fn serve_protocol<M: Message>(
             runtime.config.room_cleanup_interval,
             shared.shutdown.clone(),
         ));
+        runtime.tracker.spawn(sample_rates(
+            shared.monitor.clone(),
+            shared.connections.clone(),
+            shared.shutdown.clone(),
+        ));
         accept_loop(&runtime, &listener).await;
         drop(listener);
         drain(&runtime).await;
@@ -453,10 +90,19 @@ fn build_runtime<M: Message>(service: &TcpGameService) -> Result<Runtime<M>, Bui
         connections: shared.connections.clone(),
         rooms: shared.rooms.clone(),
         chat: shared.chat.clone(),
+        scheduler: shared.scheduler.clone(),
         state: service.state.clone(),
     });
     Ok(Runtime {
-        messages: MessageService::build(&services.state, middleware, problems)?,
+        messages: MessageService::build(
+            &services.state,
+            middleware,
+            problems,
+            service
+                .config
+                .enable_performance_monitor
+                .then(|| shared.monitor.clone()),
+        )?,
         config: Arc::clone(&service.config),
         services,
         authenticator: Arc::clone(&service.authenticator),
@@ -464,6 +110,31 @@ fn build_runtime<M: Message>(service: &TcpGameService) -> Result<Runtime<M>, Bui
         tracker: TaskTracker::new(),
         shared,
     })
+}
+
+/// Turns the counters into per-second rates, once a second.
+async fn sample_rates(
+    monitor: crate::monitor::PerformanceMonitor,
+    connections: crate::connection::ConnectionService,
+    shutdown: CancellationToken,
+) {
+    let period = std::time::Duration::from_secs(1);
+    let mut ticks = tokio::time::interval(period);
+    let mut last = (0, 0, 0);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let stats = connections.connection_stats();
+        let now = (
+            monitor.messages_processed(),
+            stats.bytes_in,
+            stats.bytes_out,
+        );
+        monitor.set_rates(period, now.0 - last.0, now.1 - last.1, now.2 - last.2);
+        last = now;
+    }
 }
 
 async fn accept_loop<M: Message>(runtime: &Arc<Runtime<M>>, listener: &TcpListener) {
@@ -532,6 +203,9 @@ async fn drain<M: Message>(runtime: &Runtime<M>) {
         runtime.force.cancel();
         runtime.tracker.wait().await;
     }
+    if let Some(scheduler) = &runtime.shared.scheduler {
+        scheduler.shutdown();
+    }
     tracing::info!("gamewire server stopped");
 }
 
@@ -549,7 +223,8 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
     let _ = socket.set_nodelay(true);
     let (mut reader, mut writer) = socket.into_split();
     let splitter = FrameSplitter::new(runtime.config.max_frame_len);
-    let mut buf = BytesMut::with_capacity(runtime.config.read_buffer_size);
+    // The handshake is small; its buffer is dropped once the session runs.
+    let mut buf = BytesMut::with_capacity(256);
 
     let connection = match handshake(&runtime, &mut reader, &mut buf, splitter, peer).await {
         Ok(connection) => connection,
@@ -573,7 +248,14 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
         runtime.force.clone(),
     ));
     let session = Session::new(Arc::clone(&connection), Arc::clone(&runtime.services));
-    read_loop(&runtime, &session, &mut reader, &mut buf, splitter).await;
+    // Bytes the client sent right behind its hello.
+    let pending = (!buf.is_empty()).then(|| {
+        let mut pending = read_buffer(&runtime);
+        pending.extend_from_slice(&buf);
+        pending
+    });
+    drop(buf);
+    read_loop(&runtime, &session, &mut reader, pending, splitter).await;
     end_session(&runtime, &connection);
 }
 
@@ -682,41 +364,68 @@ async fn read_frame(
     }
 }
 
+/// A buffer for one burst of reads: from the pool when it is on.
+fn read_buffer<M: Message>(runtime: &Runtime<M>) -> PooledBuffer {
+    let size = runtime.config.read_buffer_size;
+    runtime
+        .shared
+        .pool
+        .as_ref()
+        .and_then(|pool| pool.allocate_buffer(size))
+        .unwrap_or_else(|| PooledBuffer::unpooled(size))
+}
+
+/// Reads and handles frames until the connection ends.
+///
+/// A buffer is held only while there are bytes to parse: the loop waits for
+/// the socket to be readable with no buffer at all, takes one for the
+/// read, and gives it back as soon as every complete frame in it has been
+/// handled. An idle connection therefore holds no read buffer.
 async fn read_loop<M: Message>(
     runtime: &Runtime<M>,
     session: &Session,
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut BytesMut,
+    reader: &mut OwnedReadHalf,
+    mut buffer: Option<PooledBuffer>,
     splitter: FrameSplitter,
 ) {
     let connection = session.connection();
     let mut errors = 0u32;
+    let mut read_at = std::time::Instant::now();
     loop {
-        loop {
-            match splitter.split(buf) {
-                Ok(Some(payload)) => {
-                    if !handle_frame(runtime, session, &payload, &mut errors).await {
+        if let Some(buf) = buffer.as_mut() {
+            loop {
+                match splitter.split(buf) {
+                    Ok(Some(payload)) => {
+                        if !handle_frame(runtime, session, &payload, &mut errors, read_at).await {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error @ DecodeError::TooLarge { .. }) => {
+                        connection.close(CloseCode::FrameTooLarge, &error.to_string(), false);
                         return;
                     }
+                    Err(_) => unreachable!("the splitter only reports oversized frames"),
                 }
-                Ok(None) => break,
-                Err(error @ DecodeError::TooLarge { .. }) => {
-                    connection.close(CloseCode::FrameTooLarge, &error.to_string(), false);
+                if connection.is_closing() {
                     return;
                 }
-                Err(_) => unreachable!("the splitter only reports oversized frames"),
             }
-            if connection.is_closing() {
-                return;
+            if buf.is_empty() {
+                buffer = None;
             }
         }
         tokio::select! {
             biased;
             () = connection.closing().cancelled() => return,
-            read = reader.read_buf(buf) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            },
+            ready = reader.readable() => if ready.is_err() { return },
+        }
+        let buf = buffer.get_or_insert_with(|| read_buffer(runtime));
+        match reader.try_read_buf(&mut **buf) {
+            Ok(0) => return,
+            Ok(_) => read_at = std::time::Instant::now(),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
         }
     }
 }
@@ -727,6 +436,7 @@ async fn handle_frame<M: Message>(
     session: &Session,
     payload: &[u8],
     errors: &mut u32,
+    read_at: std::time::Instant,
 ) -> bool {
     let connection = session.connection();
     connection.record_in(payload.len() + wire::LENGTH_PREFIX_LEN);
@@ -775,7 +485,7 @@ async fn handle_frame<M: Message>(
             ),
         );
     }
-    match runtime.messages.process(session, message).await {
+    match runtime.messages.process(session, message, read_at).await {
         None | Some(Ok(None)) => {}
         Some(Ok(Some(reply))) => {
             if let Err(error) = session.send(&reply) {

@@ -1,0 +1,102 @@
+//! The performance services on a running server: pooled read buffers that
+//! idle connections do not hold, live statistics, and the scheduler.
+
+use std::time::Duration;
+
+use gamewire::client::Client;
+use gamewire::{AsyncTaskScheduler, TaskPriority, TcpServerConfig};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn idle_connections_hold_no_read_buffer() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+        let reply = within(client.request(&TestMessage::Echo { text: "x".repeat(100) }, |_| true)).await;
+        reply.unwrap();
+        clients.push(client);
+    }
+    let pool = service.memory_pool().expect("the pool is on by default");
+    eventually("every read buffer to be back in the pool", || pool.stats().in_use == 0).await;
+    let stats = pool.stats();
+    assert!(stats.hits + stats.misses >= 10, "reads took pooled buffers: {stats:?}");
+    assert!(stats.retained_bytes > 0);
+    let report = service.get_memory_pool_status().await.unwrap();
+    assert!(report.contains("EnhancedMemoryPool"), "{report}");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_server_works_without_the_pool() {
+    let config = TcpServerConfig { enable_enhanced_memory_pool: false, ..test_config() };
+    let service = test_server(config);
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    let reply = within(client.request(&TestMessage::Echo { text: "plain".into() }, |_| true)).await;
+    assert_eq!(reply.unwrap(), TestMessage::Echoed { text: "plain".into() });
+    assert!(service.memory_pool().is_none());
+    assert!(!service.get_server_stats().await.enhanced_memory_pool_enabled);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_stats_count_messages_and_latencies() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    for n in 0..50 {
+        let reply = within(client.request(&TestMessage::Count, |_| true)).await.unwrap();
+        assert_eq!(reply, TestMessage::Counted { n: n + 1 });
+    }
+    let stats = service.get_server_stats().await;
+    assert_eq!(stats.connection_count, 1);
+    assert_eq!(stats.messages_processed, 50);
+    assert_eq!(stats.handler_latency.count, 50);
+    assert_eq!(stats.queue_latency.count, 50);
+    assert!(stats.handler_latency.p50_us > 0.0);
+    assert!(stats.handler_latency.p50_us <= stats.handler_latency.p999_us);
+    assert!(stats.enhanced_memory_pool_enabled && !stats.async_scheduler_enabled);
+    let text = stats.to_string();
+    assert!(text.contains("handler time:"), "{text}");
+    assert!(stats.uptime > Duration::ZERO);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_scheduler_runs_jobs_from_the_server_and_from_handlers() {
+    let config = TcpServerConfig { enable_async_scheduler: true, ..test_config() };
+    let service = test_server(config);
+    let _address = start(&service).await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    service
+        .schedule_message_processing(async move { tx.send("done").unwrap() }, true)
+        .await
+        .unwrap();
+    assert_eq!(within(rx).await.unwrap(), "done");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    service.schedule_background_cleanup(async move { tx.send(()).unwrap() }).await.unwrap();
+    within(rx).await.unwrap();
+
+    let scheduler: &AsyncTaskScheduler = service.scheduler().unwrap();
+    let stats = scheduler.stats();
+    assert_eq!(stats.priority(TaskPriority::Critical).completed, 1);
+    eventually("the background job to be counted", || {
+        scheduler.stats().priority(TaskPriority::Background).completed == 1
+    })
+    .await;
+    let report = service.get_scheduler_performance_report().await.unwrap();
+    assert!(report.contains("critical"), "{report}");
+    assert!(service.get_server_stats().await.async_scheduler_enabled);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_the_scheduler_scheduling_is_refused() {
+    let service = test_server(test_config());
+    let refused = service.schedule_background_cleanup(async {}).await;
+    assert_eq!(refused, Err(gamewire::SchedulerError::ShutDown));
+    assert!(service.get_scheduler_performance_report().await.is_none());
+}

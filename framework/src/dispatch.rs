@@ -110,8 +110,8 @@ impl<M: Message> MessageService<M> {
         for (variant, reg) in protocol.variants.iter().zip(&registered) {
             if reg.is_none() && variant.direction == Direction::ToServer && !variant.unhandled {
                 problems.push(format!(
-                    "no handler for `{0}::{1}`, which clients send; write a `#[handler({0}::{1})]` fn, or mark the variant `#[gamewire(unhandled)]`",
-                    protocol.name, variant.name
+                    "no handler for `{0}::{1}` (declared at {2}), which clients send; write a `#[handler({0}::{1})]` fn, or mark the variant `#[gamewire(unhandled)]`",
+                    protocol.name, variant.name, variant.location
                 ));
             }
         }
@@ -154,13 +154,24 @@ impl<M: Message> MessageService<M> {
     pub(crate) async fn process(
         &self,
         session: &Session,
+        message: M,
+        read_at: Instant,
+    ) -> Option<Reply<M>> {
+        if self.middleware.is_empty() {
+            return Some(self.call(session, message, read_at).await);
+        }
+        // Boxed: sessions without middleware, the common case, then carry
+        // none of the chain's state in their task.
+        Box::pin(self.process_with_middleware(session, message, read_at)).await
+    }
+
+    async fn process_with_middleware(
+        &self,
+        session: &Session,
         mut message: M,
         read_at: Instant,
     ) -> Option<Reply<M>> {
         let user_id = session.user_id();
-        if self.middleware.is_empty() {
-            return Some(self.call(session, message, read_at).await);
-        }
         let (ran, go_on) = middleware::run_before(&self.middleware, user_id, &mut message).await;
         let chain = &self.middleware[..ran];
         match go_on {

@@ -153,7 +153,7 @@ pub struct Requirement {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a handler for `{M}`",
     label = "not a reply",
-    note = "a handler returns `()`, a `{M}` (or one of its payload types), an `Option` of those, or a `Result` of those with any error type"
+    note = "a handler returns `()`, a `{M}` (or one of its payload types), an `Option` of those, or a `Result` of those with any error type; see book/src/reference/macros.md"
 )]
 pub trait IntoReply<M> {
     /// Converts the handler's output into the reply to send.
@@ -242,21 +242,41 @@ impl HandlerRegistration {
 }
 
 /// Implemented once per handled variant by `#[handler]`, so that a second
-/// handler for the same variant is a compile error naming both.
+/// handler for the same variant is a compile error naming both. `VARIANT`
+/// is the variant's declaration index: rustc's "conflicting
+/// implementations of trait `OneHandlerPerVariant<0>`" is about the first
+/// variant.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(message = "one handler per variant")]
 pub trait OneHandlerPerVariant<const VARIANT: usize> {}
 
-/// Fails const evaluation when a payload parameter belongs to another
-/// variant than the one the handler names.
+/// Whether a parameter whose [`FromSession::PAYLOAD_OF`] is `payload_of`
+/// may be taken by the handler of the variant at declaration index
+/// `variant` (`usize::MAX` for an unknown variant, reported elsewhere).
 #[doc(hidden)]
-pub const fn assert_payload_matches(payload_of: Option<usize>, variant: usize) {
-    if let Some(index) = payload_of {
-        if variant != usize::MAX && index != variant {
-            panic!("this parameter is the payload of a different variant than the handler names");
-        }
+pub const fn payload_matches(payload_of: Option<usize>, variant: usize) -> bool {
+    match payload_of {
+        Some(index) => variant == usize::MAX || index == variant,
+        None => true,
     }
 }
+
+/// `#[handler]` names `<Param as PayloadOfHandledVariant<M, { payload_matches(..) }>>::CHECK`
+/// for each parameter, so a payload of another variant is a compile error
+/// at that parameter's type.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the payload of another variant of `{M}`, not of the variant this handler names",
+    label = "the payload of another variant",
+    note = "a `#[handler(Enum::Variant)]` fn takes the payload of `Variant`: the struct named after it, or the type a newtype variant wraps; see book/src/reference/macros.md"
+)]
+pub trait PayloadOfHandledVariant<M, const MATCHES: bool> {
+    /// Named by the generated check.
+    const CHECK: () = ();
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: ?Sized, M> PayloadOfHandledVariant<M, true> for T {}
 
 /// Runs a handler future and turns a panic into an error, so one bad
 /// message cannot take the server down.

@@ -108,14 +108,15 @@ pub mod __private {
 
     pub use crate::handler::{
         FromSession, HandlerContext, HandlerFuture, HandlerRegistration, IntoReply,
-        OneHandlerPerVariant, Rejection, Reply, Requirement, TypedHandler, assert_payload_matches,
+        OneHandlerPerVariant, PayloadOfHandledVariant, Rejection, Reply, Requirement, TypedHandler,
+        payload_matches,
     };
     pub use crate::middleware::{
         MessageMiddleware, MiddlewareRegistration, OneMiddlewarePerOrder, TypedMiddleware,
     };
     pub use crate::protocol::{
-        Direction, Location, Message, ProtocolInfo, ProtocolRegistration, VariantInfo, fnv1a64,
-        variant_index,
+        Direction, Location, Message, MessageField, ProtocolInfo, ProtocolRegistration,
+        VariantInfo, fnv1a64, variant_index,
     };
 
     /// `TypeId::of::<T>` as a function pointer for the registrations.

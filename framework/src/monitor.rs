@@ -43,6 +43,20 @@ pub struct LatencySummary {
     pub max_us: f64,
 }
 
+impl LatencySummary {
+    /// The percentiles of a histogram of nanoseconds.
+    pub(crate) fn of_nanos(histogram: &Histogram<u64>) -> Self {
+        let us = |nanos: u64| nanos as f64 / 1000.0;
+        LatencySummary {
+            count: histogram.len(),
+            p50_us: us(histogram.value_at_quantile(0.50)),
+            p99_us: us(histogram.value_at_quantile(0.99)),
+            p999_us: us(histogram.value_at_quantile(0.999)),
+            max_us: us(histogram.max()),
+        }
+    }
+}
+
 impl fmt::Display for LatencySummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -80,6 +94,13 @@ impl ShardedHistogram {
         shard.saturating_record(nanos);
     }
 
+    fn count(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
     fn summary(&self) -> LatencySummary {
         let mut merged = Histogram::<u64>::new_with_bounds(1, MAX_NANOS, 2)
             .expect("static histogram bounds are valid");
@@ -87,14 +108,7 @@ impl ShardedHistogram {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             let _ = merged.add(&*shard);
         }
-        let us = |nanos: u64| nanos as f64 / 1000.0;
-        LatencySummary {
-            count: merged.len(),
-            p50_us: us(merged.value_at_quantile(0.50)),
-            p99_us: us(merged.value_at_quantile(0.99)),
-            p999_us: us(merged.value_at_quantile(0.999)),
-            max_us: us(merged.max()),
-        }
+        LatencySummary::of_nanos(&merged)
     }
 }
 
@@ -109,7 +123,6 @@ struct Rates {
 struct Inner {
     handler_time: ShardedHistogram,
     queue_time: ShardedHistogram,
-    messages: AtomicU64,
     rates: Rates,
     started: Instant,
 }
@@ -143,7 +156,6 @@ impl PerformanceMonitor {
             inner: Arc::new(Inner {
                 handler_time: ShardedHistogram::new(),
                 queue_time: ShardedHistogram::new(),
-                messages: AtomicU64::new(0),
                 rates: Rates::default(),
                 started: Instant::now(),
             }),
@@ -152,14 +164,16 @@ impl PerformanceMonitor {
 
     /// Records one handled message: its time queued and its handler time.
     pub fn record_message(&self, user_id: u32, queued: Duration, handler: Duration) {
-        self.inner.messages.fetch_add(1, Ordering::Relaxed);
         self.inner.queue_time.record(user_id, queued);
         self.inner.handler_time.record(user_id, handler);
     }
 
     /// Messages handled since the server started.
+    ///
+    /// The count comes from the handler-time histogram, not from a shared
+    /// counter that every session would write to.
     pub fn messages_processed(&self) -> u64 {
-        self.inner.messages.load(Ordering::Relaxed)
+        self.inner.handler_time.count()
     }
 
     /// Percentiles of the handler time.

@@ -10,8 +10,8 @@
 use std::any::TypeId;
 use std::fmt;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserializer, Serialize, Serializer};
 
 /// A protocol: an enum marked `#[message]`.
 ///
@@ -78,6 +78,8 @@ pub struct VariantInfo {
     /// Whether the variant is meant to have no handler even though clients
     /// send it (`#[gamewire(unhandled)]`).
     pub unhandled: bool,
+    /// Where the variant is declared, for the checks made before binding.
+    pub location: Location,
 }
 
 /// Which way a variant travels, declared with `#[gamewire(direction = ...)]`.
@@ -95,6 +97,61 @@ impl Direction {
     /// Whether clients may send this variant to the server.
     pub fn client_sends(self) -> bool {
         matches!(self, Direction::ToServer | Direction::Both)
+    }
+}
+
+/// A type that can be a field of a `#[message]` variant.
+///
+/// The code `#[message]` generates uses a field's type only through this
+/// trait, always spanned at the field, so a field type that cannot be sent
+/// is one error at that field instead of one per generated impl.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a `#[message]` enum",
+    label = "not `Serialize + Deserialize + Debug + Clone`",
+    note = "every field type implements `serde::Serialize`, `serde::Deserialize`, `Debug` and `Clone`; derive them on your type with `#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]`, or, for a type from another crate, enable its `serde` feature; see book/src/reference/macros.md"
+)]
+pub trait MessageField: Sized {
+    /// `Serialize::serialize`, for `#[serde(serialize_with)]`.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's.
+    fn serialize_field<S: Serializer>(this: &Self, serializer: S) -> Result<S::Ok, S::Error>;
+
+    /// `Deserialize::deserialize`, for `#[serde(deserialize_with)]`.
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's.
+    fn deserialize_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
+
+    /// The value as something `Debug`.
+    fn as_debug(this: &Self) -> &dyn fmt::Debug;
+
+    /// `Clone::clone`.
+    fn clone_field(this: &Self) -> Self;
+}
+
+// The bounds are on the impl, not on the trait: naming
+// `<T as MessageField>::f` then requires `T: MessageField` alone, which
+// rustc reports once, with the message above.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + fmt::Debug + Clone> MessageField for T {
+    fn serialize_field<S: Serializer>(this: &Self, serializer: S) -> Result<S::Ok, S::Error> {
+        this.serialize(serializer)
+    }
+
+    fn deserialize_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer)
+    }
+
+    fn as_debug(this: &Self) -> &dyn fmt::Debug {
+        this
+    }
+
+    fn clone_field(this: &Self) -> Self {
+        this.clone()
     }
 }
 

@@ -119,12 +119,10 @@ impl RoomConnectionService {
         let before = room.members.len();
         room.members.retain(|m| m.user_id != user_id);
         let was_member = room.members.len() != before;
-        if was_member {
-            if let Some(list) = rooms.memberships.get_mut(&user_id) {
-                list.retain(|&r| r != room_id);
-                if list.is_empty() {
-                    rooms.memberships.remove(&user_id);
-                }
+        if was_member && let Some(list) = rooms.memberships.get_mut(&user_id) {
+            list.retain(|&r| r != room_id);
+            if list.is_empty() {
+                rooms.memberships.remove(&user_id);
             }
         }
         was_member

@@ -1,261 +1,414 @@
-//! Load generator for a gamewire chat server.
+//! Load generator for gamewire chat servers, with a hand-written tokio
+//! baseline to compare against.
 //!
-//! Clients join rooms of `--room-size` and chat as fast as a window of
-//! `--in-flight` unanswered lines per client allows (closed loop: a line is
-//! answered when its own broadcast comes back). Every member of a room
-//! receives every line, so each line sent should be delivered `room-size`
-//! times; the tool counts deliveries, measures each line's round trip
-//! (send to own broadcast), and after the run reports
-//! `lost = sent × room-size − delivered`.
-//!
-//! Run the server and the load in two terminals:
+//! Clients join rooms of `--room-size` and chat. Every member of a room
+//! receives every line, so each line should be delivered `room-size` times:
+//! the tool counts deliveries, measures each line's round trip (send to
+//! its own broadcast) in an HDR histogram, and reports
+//! `lost = sent × room-size − delivered` for every run.
 //!
 //! ```text
-//! cargo run --release -p example-chat
-//! cargo run --release -p gamewire-loadtest -- --clients 100 --room-size 10 --duration 10s
+//! # gamewire and the baseline side by side, one command:
+//! cargo run --release -p gamewire-loadtest -- compare --clients 1000 --room-size 10 --duration 10s
+//! # a server you started yourself:
+//! cargo run --release -p gamewire-loadtest -- run --address 127.0.0.1:7878 --clients 100
 //! ```
 //!
-//! Each client is one TCP connection: keep `--clients` well below the
-//! process's open-file limit (`ulimit -n`; at most 20,000 on the project's
-//! machines), counting the server's sockets too when it runs on the same
-//! machine.
+//! Modes: closed loop (default: unthrottled, `--in-flight` unanswered lines
+//! per client), open loop (`--rate` lines per second per client, latency
+//! measured from the intended send time), idle (`--idle`: clients join and
+//! stay; the figure is server memory per connection).
+//!
+//! Each client is one socket. A process may open only so many files
+//! (`ulimit -n`; 20,000 on the project's machines), and the server is a
+//! second process with its own limit; `--source-ips N` spreads clients over
+//! 127.0.0.1 … 127.0.0.N so the ephemeral ports of one source address do
+//! not run out first.
 
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use gamewire::ChatMessage;
-use gamewire::client::Client;
-use tokio::sync::Barrier;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
-/// What to run, from the command line.
-#[derive(Debug, Clone)]
-struct Options {
-    address: String,
-    clients: usize,
-    room_size: usize,
-    duration: Duration,
-    in_flight: usize,
-    text_size: usize,
+mod baseline;
+mod load;
+mod procfs;
+mod report;
+
+use load::{ClientCounters, Pace, RunControl};
+use report::Figures;
+
+#[derive(Debug, Parser)]
+#[command(about = "Load a gamewire chat server, or compare it with a hand-written tokio baseline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        let mut options = Options {
-            address: format!("127.0.0.1:{}", gamewire::DEFAULT_PORT),
-            clients: 100,
-            room_size: 10,
-            duration: Duration::from_secs(10),
-            in_flight: 4,
-            text_size: 32,
-        };
-        while let Some(flag) = args.next() {
-            if flag == "--help" || flag == "-h" {
-                println!("{}", usage());
-                std::process::exit(0);
-            }
-            let value = args
-                .next()
-                .with_context(|| format!("{flag} needs a value"))?;
-            match flag.as_str() {
-                "--address" => options.address = value,
-                "--clients" => options.clients = value.parse()?,
-                "--room-size" => options.room_size = value.parse()?,
-                "--duration" => options.duration = parse_duration(&value)?,
-                "--in-flight" => options.in_flight = value.parse()?,
-                "--text-size" => options.text_size = value.parse()?,
-                _ => bail!("unknown option {flag}\n{}", usage()),
-            }
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load a server that is already running.
+    Run {
+        /// The server's address.
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        address: SocketAddr,
+        /// The server's process id, to measure its memory and CPU.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[command(flatten)]
+        workload: Workload,
+    },
+    /// Serve the chat: `gamewire` (the framework) or `baseline` (hand-written tokio).
+    Serve {
+        /// Which server.
+        #[arg(long, value_enum)]
+        kind: ServerKind,
+        /// Where to listen; the actual address is printed.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        address: SocketAddr,
+    },
+    /// Start each server as a child process, load both with the same
+    /// workload, and print gamewire ÷ baseline for every figure.
+    Compare {
+        #[command(flatten)]
+        workload: Workload,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ServerKind {
+    Gamewire,
+    Baseline,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Gamewire => "gamewire",
+            ServerKind::Baseline => "baseline",
         }
-        if options.room_size == 0 || !options.clients.is_multiple_of(options.room_size) {
+    }
+}
+
+/// What the clients do.
+#[derive(Debug, Clone, Args)]
+struct Workload {
+    /// Clients, one connection each; a multiple of --room-size.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Members per room.
+    #[arg(long, default_value_t = 10)]
+    room_size: usize,
+    /// How long the clients chat (or idle), e.g. 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Closed loop: own lines each client may have unanswered.
+    #[arg(long, default_value_t = 4)]
+    in_flight: usize,
+    /// Open loop: lines per second per client (instead of --in-flight).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Idle: clients join their room and send nothing.
+    #[arg(long)]
+    idle: bool,
+    /// Bytes of chat text per line.
+    #[arg(long, default_value_t = 32)]
+    text_size: usize,
+    /// Spread clients over 127.0.0.1 … 127.0.0.N.
+    #[arg(long, default_value_t = 1)]
+    source_ips: u8,
+    /// Write a latency chart (SVG) here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+impl Workload {
+    fn pace(&self) -> Pace {
+        match (self.idle, self.rate) {
+            (true, _) => Pace::Idle,
+            (false, Some(rate)) => Pace::Open {
+                every: Duration::from_secs_f64(1.0 / rate.max(1e-3)),
+            },
+            (false, None) => Pace::Closed {
+                in_flight: self.in_flight.max(1),
+            },
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.room_size == 0 || !self.clients.is_multiple_of(self.room_size) {
             bail!("--clients must be a multiple of --room-size, so every room is full");
         }
-        if options.in_flight == 0 {
-            bail!("--in-flight must be at least 1");
+        if self.source_ips == 0 {
+            bail!("--source-ips must be at least 1");
         }
-        Ok(options)
+        Ok(())
     }
 }
 
-fn usage() -> &'static str {
-    "usage: gamewire-loadtest [--address HOST:PORT] [--clients N] [--room-size N] \
-     [--duration 10s|500ms] [--in-flight N] [--text-size BYTES]"
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse()
+            .map(Duration::from_millis)
+            .map_err(|e| e.to_string())
+    } else {
+        let secs = text.strip_suffix('s').unwrap_or(text);
+        secs.parse::<f64>()
+            .map_err(|e| e.to_string())
+            .and_then(|s| Duration::try_from_secs_f64(s).map_err(|e| e.to_string()))
+    };
+    parsed.map_err(|e| format!("`{text}` is not a duration like 10s or 500ms: {e}"))
 }
 
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    if let Some(ms) = text.strip_suffix("ms") {
-        return Ok(Duration::from_millis(ms.parse()?));
-    }
-    let secs = text.strip_suffix('s').unwrap_or(text);
-    Ok(Duration::from_secs_f64(secs.parse()?))
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { kind, address } => serve(kind, address).await,
+            Command::Run {
+                address,
+                server_pid,
+                workload,
+            } => {
+                workload.check()?;
+                let (figures, histogram) = run(address, server_pid, &workload, "server").await?;
+                figures.print();
+                println!("{}", figures.json());
+                if let Some(path) = &workload.svg {
+                    std::fs::write(path, report::latency_svg(&[("server", &histogram)]))?;
+                    println!("latency chart: {}", path.display());
+                }
+                Ok(())
+            }
+            Command::Compare { workload } => compare(&workload).await,
+        }
+    })
 }
 
-/// Counters shared by every client task.
-#[derive(Debug, Default)]
-struct Totals {
-    sent: AtomicU64,
-    delivered: AtomicU64,
-}
-
-/// What one client measured.
-struct ClientReport {
-    round_trips_us: Vec<u64>,
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
-    println!(
-        "{} clients in rooms of {} against {}, {:?}, {} in flight per client",
-        options.clients, options.room_size, options.address, options.duration, options.in_flight
-    );
-    let totals = Arc::new(Totals::default());
-    let sending = Arc::new(AtomicBool::new(true));
-    let ready = Arc::new(Barrier::new(options.clients + 1));
-    let epoch = Instant::now();
-    let mut tasks = Vec::with_capacity(options.clients);
-    for index in 0..options.clients {
-        let client = Client::<ChatMessage>::connect(&options.address)
-            .await
-            .with_context(|| format!("client {index} could not connect"))?;
-        let room = (index / options.room_size) as u32 + 1;
-        tasks.push(tokio::spawn(run_client(
-            client,
-            room,
-            options.clone(),
-            Arc::clone(&totals),
-            Arc::clone(&sending),
-            Arc::clone(&ready),
-            epoch,
-        )));
+async fn serve(kind: ServerKind, address: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    println!("listening on {}", listener.local_addr()?);
+    match kind {
+        ServerKind::Gamewire => {
+            let config = gamewire::TcpServerConfig {
+                bind_address: address.to_string(),
+                max_connections: 1_000_000,
+                ..Default::default()
+            };
+            gamewire::TcpGameService::with_config(config)
+                .protocol::<gamewire::ChatMessage>()
+                .serve(listener)
+                .await?;
+        }
+        ServerKind::Baseline => baseline::serve(listener).await,
     }
-    ready.wait().await;
-    let start = Instant::now();
-    let mut last = 0;
-    while start.elapsed() < options.duration {
-        tokio::time::sleep(Duration::from_secs(1).min(options.duration)).await;
-        let delivered = totals.delivered.load(Ordering::Relaxed);
-        println!(
-            "  {:>5.1}s  delivered {:>10}  ({:.0}/s in the last second)",
-            start.elapsed().as_secs_f64(),
-            delivered,
-            (delivered - last) as f64
-        );
-        last = delivered;
-    }
-    sending.store(false, Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    // The rate counts what arrived within the run; the loss count, below,
-    // also waits for what was still on its way.
-    let delivered_in_run = totals.delivered.load(Ordering::Relaxed);
-    let mut round_trips = Vec::new();
-    for task in tasks {
-        round_trips.extend(task.await??.round_trips_us);
-    }
-    report(&options, &totals, delivered_in_run, elapsed, round_trips);
     Ok(())
 }
 
-async fn run_client(
-    mut client: Client<ChatMessage>,
-    room_id: u32,
-    options: Options,
-    totals: Arc<Totals>,
-    sending: Arc<AtomicBool>,
-    ready: Arc<Barrier>,
-    epoch: Instant,
-) -> anyhow::Result<ClientReport> {
-    let me = client.user_id();
-    let joined = client
-        .request(&ChatMessage::JoinRoom { room_id }, |m| {
-            matches!(m, ChatMessage::RoomJoined { .. })
-        })
-        .await?;
-    drop(joined);
-    ready.wait().await;
-    let padding = "x".repeat(options.text_size.saturating_sub(20));
-    let mut in_flight = 0;
-    let mut round_trips_us = Vec::new();
-    loop {
-        while sending.load(Ordering::Relaxed) && in_flight < options.in_flight {
-            let stamp = epoch.elapsed().as_micros();
-            let text = format!("{stamp:020}{padding}");
-            client
-                .send(&ChatMessage::SendChat { room_id, text })
-                .await?;
-            totals.sent.fetch_add(1, Ordering::Relaxed);
-            in_flight += 1;
-        }
-        if !sending.load(Ordering::Relaxed) && in_flight == 0 {
-            break;
-        }
-        let message =
-            match tokio::time::timeout(Duration::from_secs(5), client.next_message()).await {
-                Ok(message) => message?,
-                // Nothing for 5 s: what is still in flight is lost.
-                Err(_) => break,
-            };
-        if let ChatMessage::ChatBroadcast { sender, text, .. } = message {
-            totals.delivered.fetch_add(1, Ordering::Relaxed);
-            if sender == me {
-                in_flight -= 1;
-                let stamp: u128 = text[..20].parse()?;
-                round_trips_us.push((epoch.elapsed().as_micros() - stamp) as u64);
-            }
-        }
-    }
-    // Lines of the others may still be arriving; take them for a moment.
-    let quiet = Duration::from_millis(500);
-    while let Ok(Ok(message)) = tokio::time::timeout(quiet, client.next_message()).await {
-        if matches!(message, ChatMessage::ChatBroadcast { .. }) {
-            totals.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    client.close().await;
-    Ok(ClientReport { round_trips_us })
+/// Starts `serve --kind` as a child process; returns it and its address.
+async fn spawn_server(kind: ServerKind) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--kind", kind.name()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("the server did not start in 30 s")??
+        .context("the server exited")?;
+    let address = line
+        .strip_prefix("listening on ")
+        .context("unexpected server output")?
+        .parse()?;
+    Ok((child, address))
 }
 
-fn report(
-    options: &Options,
-    totals: &Totals,
-    delivered_in_run: u64,
-    elapsed: Duration,
-    mut round_trips: Vec<u64>,
-) {
-    let sent = totals.sent.load(Ordering::Relaxed);
-    let delivered = totals.delivered.load(Ordering::Relaxed);
-    let expected = sent * options.room_size as u64;
-    let lost = expected.saturating_sub(delivered);
-    round_trips.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if round_trips.is_empty() {
-            return 0.0;
+async fn compare(workload: &Workload) -> anyhow::Result<()> {
+    workload.check()?;
+    let mut results = Vec::new();
+    for kind in [ServerKind::Gamewire, ServerKind::Baseline] {
+        println!("\n== {} ==", kind.name());
+        let (mut child, address) = spawn_server(kind).await?;
+        let pid = child.id();
+        let (figures, histogram) = run(address, pid, workload, kind.name()).await?;
+        child.kill().await?;
+        figures.print();
+        println!("{}", figures.json());
+        results.push((figures, histogram));
+    }
+    report::print_ratios(&results[0].0, &results[1].0);
+    if let Some(path) = &workload.svg {
+        let series = [("gamewire", &results[0].1), ("baseline", &results[1].1)];
+        std::fs::write(path, report::latency_svg(&series))?;
+        println!("latency chart: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Connects the clients, runs the workload, drains, and measures.
+async fn run(
+    address: SocketAddr,
+    server_pid: Option<u32>,
+    workload: &Workload,
+    label: &str,
+) -> anyhow::Result<(Figures, Histogram<u64>)> {
+    let rss_before = server_pid.and_then(procfs::rss_bytes);
+    let clients = connect_all(address, workload).await?;
+    // Let the server settle the joins before reading its memory.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_after = server_pid.and_then(procfs::rss_bytes);
+    let cpu_before = server_pid.and_then(procfs::cpu_time);
+
+    let control = Arc::new(RunControl {
+        epoch: Instant::now(),
+        stop_sending: CancellationToken::new(),
+        finish: CancellationToken::new(),
+    });
+    let counters: Vec<Arc<ClientCounters>> = (0..clients.len()).map(|_| Arc::default()).collect();
+    let mut tasks = Vec::with_capacity(clients.len());
+    for (client, counter) in clients.into_iter().zip(&counters) {
+        tasks.push(tokio::spawn(load::drive(
+            client,
+            workload.pace(),
+            workload.text_size,
+            Arc::clone(counter),
+            Arc::clone(&control),
+        )));
+    }
+    let total = |which: fn(&ClientCounters) -> u64| counters.iter().map(|c| which(c)).sum::<u64>();
+    let delivered = |c: &ClientCounters| c.delivered.load(Ordering::Relaxed);
+    let sent = |c: &ClientCounters| c.sent.load(Ordering::Relaxed);
+
+    let start = Instant::now();
+    let mut last = 0;
+    while start.elapsed() < workload.duration {
+        tokio::time::sleep(Duration::from_secs(1).min(workload.duration)).await;
+        let now = total(delivered);
+        progress(start.elapsed(), workload.duration, now, now - last);
+        last = now;
+    }
+    control.stop_sending.cancel();
+    let elapsed = start.elapsed();
+    let delivered_in_run = total(delivered);
+    let cpu_after = server_pid.and_then(procfs::cpu_time);
+
+    // Wait for what is still on its way: until every line is delivered
+    // room-size times, or nothing arrived for two seconds.
+    let expected = |sent: u64| sent * workload.room_size as u64;
+    let mut quiet_since = Instant::now();
+    let mut seen = total(delivered);
+    while total(delivered) < expected(total(sent)) && quiet_since.elapsed() < Duration::from_secs(2)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = total(delivered);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
         }
-        let i = ((round_trips.len() as f64 * p).ceil() as usize).clamp(1, round_trips.len()) - 1;
-        round_trips[i] as f64 / 1000.0
+    }
+    control.finish.cancel();
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for task in tasks {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(result))) => histogram.add(&result.round_trips)?,
+            Ok(Ok(Err(error))) => eprintln!("a client failed: {error:#}"),
+            Ok(Err(error)) => eprintln!("a client task failed: {error}"),
+            Err(_) => eprintln!("a client did not finish in 10 s"),
+        }
+    }
+
+    let sent = total(sent);
+    let delivered = total(delivered);
+    let mut figures = Figures {
+        server: label.to_owned(),
+        clients: workload.clients,
+        room_size: workload.room_size,
+        seconds: elapsed.as_secs_f64(),
+        sent,
+        delivered,
+        lost: expected(sent).saturating_sub(delivered),
+        delivered_per_second: delivered_in_run as f64 / elapsed.as_secs_f64(),
+        rss_per_connection: match (rss_before, rss_after) {
+            (Some(before), Some(after)) => {
+                Some(after.saturating_sub(before) as f64 / workload.clients as f64)
+            }
+            _ => None,
+        },
+        server_cpu: match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) => {
+                Some((after - before).as_secs_f64() / elapsed.as_secs_f64())
+            }
+            _ => None,
+        },
+        ..Default::default()
     };
-    let secs = elapsed.as_secs_f64();
-    let rate = delivered_in_run as f64 / secs;
-    println!("sent       {sent} lines");
-    println!("delivered  {delivered} messages; {rate:.0}/s during the run");
-    println!("lost       {lost} (sent × room size − delivered)");
+    figures.set_latency(&histogram);
+    Ok((figures, histogram))
+}
+
+/// Connects every client, a few hundred at a time.
+async fn connect_all(
+    address: SocketAddr,
+    workload: &Workload,
+) -> anyhow::Result<Vec<load::LoadClient>> {
+    let connecting = Arc::new(Semaphore::new(256));
+    let mut tasks = Vec::with_capacity(workload.clients);
+    for index in 0..workload.clients {
+        let room = (index / workload.room_size) as u32 + 1;
+        let source = (workload.source_ips > 1).then(|| {
+            Ipv4Addr::new(
+                127,
+                0,
+                0,
+                1 + (index % usize::from(workload.source_ips)) as u8,
+            )
+        });
+        let permit = Arc::clone(&connecting).acquire_owned().await?;
+        tasks.push(tokio::spawn(async move {
+            let client = load::connect(address, source, room).await;
+            drop(permit);
+            client
+        }));
+    }
+    let mut clients = Vec::with_capacity(workload.clients);
+    for (index, task) in tasks.into_iter().enumerate() {
+        clients.push(
+            task.await?
+                .with_context(|| format!("client {index} could not join"))?,
+        );
+    }
     println!(
-        "round trip p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
-        pct(0.50),
-        pct(0.99),
-        pct(0.999),
-        pct(1.0)
+        "{} clients joined {} rooms",
+        clients.len(),
+        workload.clients / workload.room_size
     );
+    Ok(clients)
+}
+
+fn progress(elapsed: Duration, duration: Duration, delivered: u64, last_second: u64) {
+    const WIDTH: usize = 30;
+    let done = (elapsed.as_secs_f64() / duration.as_secs_f64()).min(1.0);
+    let filled = (done * WIDTH as f64) as usize;
     println!(
-        "{{\"clients\":{},\"room_size\":{},\"in_flight\":{},\"seconds\":{secs:.3},\"sent\":{sent},\"delivered\":{delivered},\"lost\":{lost},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3}}}",
-        options.clients,
-        options.room_size,
-        options.in_flight,
-        rate,
-        pct(0.50),
-        pct(0.99),
-        pct(0.999)
+        "[{}{}] {:>5.1}s  delivered {:>11}  {:>10}/s",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled),
+        elapsed.as_secs_f64(),
+        delivered,
+        last_second
     );
 }
 
@@ -263,34 +416,72 @@ fn report(
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> anyhow::Result<Options> {
-        Options::parse(args.iter().map(|a| a.to_string()))
-    }
-
     #[test]
-    fn options_parse() {
-        let options = parse(&[
-            "--clients",
-            "1000",
-            "--room-size",
-            "100",
-            "--duration",
-            "500ms",
-        ])
-        .unwrap();
-        assert_eq!((options.clients, options.room_size), (1000, 100));
-        assert_eq!(options.duration, Duration::from_millis(500));
-        assert_eq!(
-            parse(&["--duration", "2.5s"]).unwrap().duration,
-            Duration::from_millis(2500)
-        );
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]
     fn rooms_must_be_full() {
-        let error = parse(&["--clients", "15", "--room-size", "10"]).unwrap_err();
-        assert!(error.to_string().contains("multiple of --room-size"));
-        assert!(parse(&["--bogus", "1"]).is_err());
-        assert!(parse(&["--clients"]).is_err());
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "compare",
+            "--clients",
+            "15",
+            "--room-size",
+            "10",
+        ])
+        .unwrap();
+        let Command::Compare { workload } = cli.command else {
+            panic!("parsed as another command")
+        };
+        assert!(
+            workload
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("multiple of --room-size")
+        );
+    }
+
+    /// A short real run against both servers in this process: every line
+    /// is delivered to every member, nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_servers_deliver_every_line() {
+        let workload = Workload {
+            clients: 20,
+            room_size: 5,
+            duration: Duration::from_millis(300),
+            in_flight: 2,
+            rate: None,
+            idle: false,
+            text_size: 32,
+            source_ips: 1,
+            svg: None,
+        };
+        for kind in [ServerKind::Gamewire, ServerKind::Baseline] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                match kind {
+                    ServerKind::Gamewire => {
+                        let _ = gamewire::TcpGameService::with_default_config()
+                            .protocol::<gamewire::ChatMessage>()
+                            .serve(listener)
+                            .await;
+                    }
+                    ServerKind::Baseline => baseline::serve(listener).await,
+                }
+            });
+            let (figures, histogram) = run(address, None, &workload, kind.name()).await.unwrap();
+            assert!(figures.sent > 0, "{kind:?} sent nothing");
+            assert_eq!(figures.lost, 0, "{kind:?}: {}", figures.json());
+            assert_eq!(figures.delivered, figures.sent * 5);
+            assert_eq!(histogram.len(), figures.sent, "a round trip per line");
+            server.abort();
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! names `::gamewire::__private`, which only the `gamewire` crate provides.
 //!
 //! Set `GAMEWIRE_MACROS_DEBUG=1` in the environment of the build to print
-//! every expansion to stderr.
+//! every expansion to stderr. Cargo does not know the macros read it, so
+//! touch the file to expand again: `touch src/main.rs`.
 
 #![forbid(unsafe_code)]
 
@@ -24,17 +25,18 @@ mod sig;
 /// Declares a protocol: an enum whose variants are the messages exchanged
 /// between clients and the server.
 ///
-/// `#[message]` goes on an `enum`. It keeps the enum as written (it adds
-/// `Debug` and `Clone` to the derives when they are missing) and generates:
+/// `#[message]` goes on an `enum`. It keeps the enum as written, implements
+/// `Debug` and `Clone` for it exactly as the derives would (listing them in
+/// `#[derive]` is allowed and changes nothing), and generates:
 ///
 /// - a **payload type** per variant, next to the enum and with its
 ///   visibility: a struct variant `Ping { nonce: u64 }` gets
 ///   `struct Ping { nonce: u64 }`, a tuple variant `Pair(u32, String)` gets
 ///   `struct Pair(u32, String)`, a unit variant `Leave` gets `struct Leave;`,
 ///   and a newtype variant `Move(MoveCmd)` uses `MoveCmd` itself. Payload
-///   structs derive what the enum derives, plus `Serialize` and
-///   `Deserialize`. Each payload converts into the enum (`From`), can be a
-///   handler parameter, and can be returned from a handler;
+///   structs get the enum's other derives, `Debug`, `Clone`, `Serialize`
+///   and `Deserialize`. Each payload converts into the enum (`From`), can be
+///   a handler parameter, and can be returned from a handler;
 /// - the `Serialize` and `Deserialize` impls of the enum, which write each
 ///   variant's **stable id** on the wire rather than its position, so that
 ///   reordering variants does not change the bytes;
@@ -42,9 +44,10 @@ mod sig;
 ///   fingerprint that clients and servers compare during the handshake);
 /// - the registration that lets `TcpGameService` find the protocol.
 ///
-/// Do not derive `Serialize` or `Deserialize` on the enum yourself, and do
-/// not use `#[serde(...)]` attributes inside it: the wire format is fixed
-/// by `#[message]`.
+/// Every field type must implement `Serialize`, `Deserialize`, `Debug` and
+/// `Clone`. Do not derive `Serialize` or `Deserialize` on the enum
+/// yourself, and do not use `#[serde(...)]` attributes inside it: the wire
+/// format is fixed by `#[message]`.
 ///
 /// # Variant attributes
 ///
@@ -93,9 +96,11 @@ mod sig;
 ///
 /// Compile errors, each pointing at the offending token: `#[message]` on
 /// something other than an enum, a generic enum, explicit discriminants
-/// (use `id = N`), an unknown, repeated or malformed `#[gamewire]` key, two
-/// variants with the same id, two newtype variants wrapping the same type,
-/// `#[serde]` attributes, or a derived `Serialize`/`Deserialize`.
+/// (use `id = N`), an unknown, repeated or malformed `#[gamewire]` key (an
+/// id that is negative, a string or not a literal), two variants with the
+/// same id, two newtype variants wrapping the same type, `#[serde]`
+/// attributes, a derived `Serialize`/`Deserialize`, or a field type that is
+/// not `Serialize + Deserialize + Debug + Clone` (one error per such field).
 #[proc_macro_attribute]
 pub fn message(args: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = message::expand(args.into(), item.into());

@@ -12,6 +12,9 @@ use quote::quote_spanned;
 /// The crate path serde's derive is told to use: `#[serde(crate = "...")]`.
 pub(crate) const SERDE_CRATE: &str = "::gamewire::__private::serde";
 
+/// `MessageField`, as text for `#[serde(serialize_with = "...")]`.
+pub(crate) const MESSAGE_FIELD: &str = "::gamewire::__private::MessageField";
+
 /// `::gamewire::__private`.
 pub(crate) fn private(span: Span) -> TokenStream {
     quote_spanned!(span=> ::gamewire::__private)
@@ -61,6 +64,8 @@ private_paths! {
     de_enum_access => serde::de::EnumAccess;
     /// `serde::de::VariantAccess`.
     de_variant_access => serde::de::VariantAccess;
+    /// `serde::de::DeserializeSeed`.
+    de_deserialize_seed => serde::de::DeserializeSeed;
     /// `serde::de::Unexpected`.
     de_unexpected => serde::de::Unexpected;
     /// `inventory::submit`, invoked as a macro.
@@ -103,8 +108,12 @@ private_paths! {
     handler_registration => HandlerRegistration;
     /// `OneHandlerPerVariant`.
     one_handler_per_variant => OneHandlerPerVariant;
-    /// `assert_payload_matches`, the const fn.
-    assert_payload_matches => assert_payload_matches;
+    /// `PayloadOfHandledVariant`.
+    payload_of_handled_variant => PayloadOfHandledVariant;
+    /// `payload_matches`, the const fn.
+    payload_matches => payload_matches;
+    /// `MessageField`.
+    message_field => MessageField;
     /// `MessageMiddleware`.
     message_middleware => MessageMiddleware;
     /// `TypedMiddleware`.
@@ -145,7 +154,13 @@ core_paths! {
 /// `Location { file: file!(), line: line!(), column: column!() }`, the
 /// place of the macro call.
 pub(crate) fn here() -> TokenStream {
-    let span = Span::call_site();
+    here_at(Span::call_site())
+}
+
+/// `Location { file: file!(), line: line!(), column: column!() }` with the
+/// macros spanned at `span`, so they give the place of the user's token
+/// there (a variant, say) rather than of the macro call.
+pub(crate) fn here_at(span: Span) -> TokenStream {
     let location = location(span);
     quote_spanned! {span=>
         #location {

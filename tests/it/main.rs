@@ -6,6 +6,7 @@
 mod support;
 
 mod book;
+mod build_checks;
 mod chat_room_broadcast;
 mod connection_send_to_user;
 mod frame_limits;

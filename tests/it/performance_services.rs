@@ -10,19 +10,35 @@ use crate::support::*;
 
 #[tokio::test]
 async fn idle_connections_hold_no_read_buffer() {
-    let service = test_server(test_config());
+    let config = TcpServerConfig {
+        enable_enhanced_memory_pool: true,
+        ..test_config()
+    };
+    let service = test_server(config);
     let address = start(&service).await;
     let mut clients = Vec::new();
     for _ in 0..10 {
         let mut client = Client::<TestMessage>::connect(address).await.unwrap();
-        let reply = within(client.request(&TestMessage::Echo { text: "x".repeat(100) }, |_| true)).await;
+        let reply = within(client.request(
+            &TestMessage::Echo {
+                text: "x".repeat(100),
+            },
+            |_| true,
+        ))
+        .await;
         reply.unwrap();
         clients.push(client);
     }
-    let pool = service.memory_pool().expect("the pool is on by default");
-    eventually("every read buffer to be back in the pool", || pool.stats().in_use == 0).await;
+    let pool = service.memory_pool().expect("the pool is on");
+    eventually("every read buffer to be back in the pool", || {
+        pool.stats().in_use == 0
+    })
+    .await;
     let stats = pool.stats();
-    assert!(stats.hits + stats.misses >= 10, "reads took pooled buffers: {stats:?}");
+    assert!(
+        stats.hits + stats.misses >= 10,
+        "reads took pooled buffers: {stats:?}"
+    );
     assert!(stats.retained_bytes > 0);
     let report = service.get_memory_pool_status().await.unwrap();
     assert!(report.contains("EnhancedMemoryPool"), "{report}");
@@ -31,14 +47,29 @@ async fn idle_connections_hold_no_read_buffer() {
 
 #[tokio::test]
 async fn the_server_works_without_the_pool() {
-    let config = TcpServerConfig { enable_enhanced_memory_pool: false, ..test_config() };
-    let service = test_server(config);
+    let service = test_server(test_config());
     let address = start(&service).await;
     let mut client = Client::<TestMessage>::connect(address).await.unwrap();
-    let reply = within(client.request(&TestMessage::Echo { text: "plain".into() }, |_| true)).await;
-    assert_eq!(reply.unwrap(), TestMessage::Echoed { text: "plain".into() });
+    let reply = within(client.request(
+        &TestMessage::Echo {
+            text: "plain".into(),
+        },
+        |_| true,
+    ))
+    .await;
+    assert_eq!(
+        reply.unwrap(),
+        TestMessage::Echoed {
+            text: "plain".into()
+        }
+    );
     assert!(service.memory_pool().is_none());
-    assert!(!service.get_server_stats().await.enhanced_memory_pool_enabled);
+    assert!(
+        !service
+            .get_server_stats()
+            .await
+            .enhanced_memory_pool_enabled
+    );
     service.shutdown().await;
 }
 
@@ -48,7 +79,9 @@ async fn server_stats_count_messages_and_latencies() {
     let address = start(&service).await;
     let mut client = Client::<TestMessage>::connect(address).await.unwrap();
     for n in 0..50 {
-        let reply = within(client.request(&TestMessage::Count, |_| true)).await.unwrap();
+        let reply = within(client.request(&TestMessage::Count, |_| true))
+            .await
+            .unwrap();
         assert_eq!(reply, TestMessage::Counted { n: n + 1 });
     }
     let stats = service.get_server_stats().await;
@@ -58,7 +91,7 @@ async fn server_stats_count_messages_and_latencies() {
     assert_eq!(stats.queue_latency.count, 50);
     assert!(stats.handler_latency.p50_us > 0.0);
     assert!(stats.handler_latency.p50_us <= stats.handler_latency.p999_us);
-    assert!(stats.enhanced_memory_pool_enabled && !stats.async_scheduler_enabled);
+    assert!(!stats.enhanced_memory_pool_enabled && !stats.async_scheduler_enabled);
     let text = stats.to_string();
     assert!(text.contains("handler time:"), "{text}");
     assert!(stats.uptime > Duration::ZERO);
@@ -67,7 +100,10 @@ async fn server_stats_count_messages_and_latencies() {
 
 #[tokio::test]
 async fn the_scheduler_runs_jobs_from_the_server_and_from_handlers() {
-    let config = TcpServerConfig { enable_async_scheduler: true, ..test_config() };
+    let config = TcpServerConfig {
+        enable_async_scheduler: true,
+        ..test_config()
+    };
     let service = test_server(config);
     let _address = start(&service).await;
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -77,14 +113,21 @@ async fn the_scheduler_runs_jobs_from_the_server_and_from_handlers() {
         .unwrap();
     assert_eq!(within(rx).await.unwrap(), "done");
     let (tx, rx) = tokio::sync::oneshot::channel();
-    service.schedule_background_cleanup(async move { tx.send(()).unwrap() }).await.unwrap();
+    service
+        .schedule_background_cleanup(async move { tx.send(()).unwrap() })
+        .await
+        .unwrap();
     within(rx).await.unwrap();
 
     let scheduler: &AsyncTaskScheduler = service.scheduler().unwrap();
     let stats = scheduler.stats();
     assert_eq!(stats.priority(TaskPriority::Critical).completed, 1);
     eventually("the background job to be counted", || {
-        scheduler.stats().priority(TaskPriority::Background).completed == 1
+        scheduler
+            .stats()
+            .priority(TaskPriority::Background)
+            .completed
+            == 1
     })
     .await;
     let report = service.get_scheduler_performance_report().await.unwrap();

@@ -100,6 +100,10 @@ pub fn test_config() -> TcpServerConfig {
     TcpServerConfig {
         bind_address: "127.0.0.1:0".to_owned(),
         max_connections: 64,
+        // Long enough that a test slowed down by a busy machine is never
+        // reaped by accident; heartbeat tests set their own.
+        heartbeat_interval: Duration::from_secs(30),
+        heartbeat_timeout: Duration::from_secs(120),
         drain_timeout: Duration::from_secs(5),
         ..Default::default()
     }

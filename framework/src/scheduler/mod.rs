@@ -339,7 +339,7 @@ impl AsyncTaskScheduler {
                     completed: load(&c.completed),
                     panicked: load(&c.panicked),
                     rejected: load(&c.rejected),
-                    wait: summarize(&waits),
+                    wait: LatencySummary::of_nanos(&waits),
                 }
             }),
         }
@@ -350,17 +350,6 @@ impl AsyncTaskScheduler {
     pub fn get_scheduler_performance_report(&self) -> String {
         self.stats().to_string()
     }
-}
-
-fn summarize(histogram: &Histogram<u64>) -> LatencySummary {
-    let us = |nanos: u64| nanos as f64 / 1000.0;
-    let mut summary = LatencySummary::default();
-    summary.count = histogram.len();
-    summary.p50_us = us(histogram.value_at_quantile(0.50));
-    summary.p99_us = us(histogram.value_at_quantile(0.99));
-    summary.p999_us = us(histogram.value_at_quantile(0.999));
-    summary.max_us = us(histogram.max());
-    summary
 }
 
 /// One worker: take the next job, run it, repeat until shutdown.

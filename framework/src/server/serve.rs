@@ -240,11 +240,10 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
             return;
         }
     };
-    let (connection, rx) = connection;
     runtime.tracker.spawn(run_writer(
         Arc::clone(&connection),
-        rx,
         writer,
+        runtime.shared.pool.clone(),
         runtime.force.clone(),
     ));
     let session = Session::new(Arc::clone(&connection), Arc::clone(&runtime.services));
@@ -259,7 +258,7 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
     end_session(&runtime, &connection);
 }
 
-type Opened = (Arc<Connection>, tokio::sync::mpsc::Receiver<bytes::Bytes>);
+type Opened = Arc<Connection>;
 
 /// Reads the hello, authenticates, registers the connection and queues the
 /// welcome. On failure, returns the close frame to send.
@@ -303,7 +302,7 @@ async fn handshake<M: Message>(
         .await
         .map_err(|error| fail(CloseCode::HandshakeFailed, error.to_string()))?;
     let connections = &runtime.shared.connections;
-    let (connection, rx) = connections.open(user_id, peer, runtime.config.outbound_queue_capacity);
+    let connection = connections.open(user_id, peer, runtime.config.outbound_queue_capacity);
     connection.record_in(first.len() + wire::LENGTH_PREFIX_LEN);
     if !connections.register(&connection) {
         return Err(fail(
@@ -322,7 +321,7 @@ async fn handshake<M: Message>(
     // The queue is empty, so this cannot fail.
     let _ = connection.send_frame(welcome, false);
     tracing::debug!(user_id, %peer, "session started");
-    Ok((connection, rx))
+    Ok(connection)
 }
 
 fn check_hello<M: Message>(hello: &Hello) -> Result<(), String> {
@@ -423,7 +422,10 @@ async fn read_loop<M: Message>(
         let buf = buffer.get_or_insert_with(|| read_buffer(runtime));
         match reader.try_read_buf(&mut **buf) {
             Ok(0) => return,
-            Ok(_) => read_at = std::time::Instant::now(),
+            Ok(_) => {
+                read_at = std::time::Instant::now();
+                connection.touch();
+            }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return,
         }
@@ -440,7 +442,6 @@ async fn handle_frame<M: Message>(
 ) -> bool {
     let connection = session.connection();
     connection.record_in(payload.len() + wire::LENGTH_PREFIX_LEN);
-    connection.touch();
     let message = match wire::decode_payload::<Frame<M>>(payload) {
         Ok(Frame::App(message)) => message,
         Ok(Frame::Ping { nonce }) => {
@@ -562,4 +563,33 @@ fn end_session<M: Message>(runtime: &Runtime<M>, connection: &Arc<Connection>) {
     }
     connection.close_quietly();
     tracing::debug!(user_id, "session ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle connection costs its two task futures; keep them small.
+    /// (Debug-build sizes; the bounds leave room for compiler changes.)
+    #[tokio::test]
+    async fn session_futures_stay_small() {
+        let service = TcpGameService::with_default_config().protocol::<crate::ChatMessage>();
+        let runtime = Arc::new(build_runtime::<crate::ChatMessage>(&service).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (socket, peer) = listener.accept().await.unwrap();
+        let session = run_session(Arc::clone(&runtime), socket, peer);
+        let size = std::mem::size_of_val(&session);
+        assert!(
+            size <= 1280,
+            "the reader task's future grew to {size} bytes"
+        );
+        let (_read, write) = client.into_split();
+        let connection = runtime.shared.connections.open(1, peer, 1024);
+        let writer = run_writer(connection, write, None, CancellationToken::new());
+        let size = std::mem::size_of_val(&writer);
+        assert!(size <= 768, "the writer task's future grew to {size} bytes");
+    }
 }

@@ -86,23 +86,26 @@ fn unique(handler: &Handler<'_>) -> TokenStream {
     }
 }
 
-/// Per parameter, a const evaluation that fails when the parameter is the
-/// payload of another variant; spanned at the parameter's type.
+/// Per parameter, a check that it is not the payload of another variant:
+/// `<Ty as PayloadOfHandledVariant<P, { payload_matches(..) }>>::CHECK`,
+/// implemented only for `true`, so rustc reports that trait's message at
+/// the parameter's type.
 fn payload_checks(handler: &Handler<'_>) -> TokenStream {
     handler
         .params
         .iter()
         .map(|ty| {
             let span = ty.span();
-            let (assert, from_session) = (
-                paths::assert_payload_matches(span),
+            let (check, matches, from_session) = (
+                paths::payload_of_handled_variant(span),
+                paths::payload_matches(span),
                 paths::from_session(span),
             );
             quote_spanned! {span=>
-                const _: () = #assert(
-                    <#ty as #from_session<__GamewireProtocol>>::PAYLOAD_OF,
-                    __GAMEWIRE_VARIANT,
-                );
+                const _: () = <#ty as #check<
+                    __GamewireProtocol,
+                    { #matches(<#ty as #from_session<__GamewireProtocol>>::PAYLOAD_OF, __GAMEWIRE_VARIANT) },
+                >>::CHECK;
             }
         })
         .collect()
@@ -234,7 +237,7 @@ mod tests {
             out.contains("variant_index :: < __GamewireProtocol > (\"CustomCommand\")"),
             "{out}"
         );
-        assert_eq!(out.matches("assert_payload_matches").count(), 3, "{out}");
+        assert_eq!(out.matches("PayloadOfHandledVariant").count(), 3, "{out}");
         assert!(
             out.contains("custom (__arg0 , __arg1 , __arg2) . await"),
             "{out}"

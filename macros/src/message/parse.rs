@@ -183,13 +183,42 @@ impl VariantAttrs {
 /// Reads `id = <u32 literal>`.
 fn read_id(diag: &Diag, meta: &ParseNestedMeta<'_>) -> syn::Result<ExplicitId> {
     let value: syn::Expr = meta.value()?.parse()?;
-    let syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Int(literal),
-        ..
-    }) = &value
-    else {
-        diag.error(&value, "expected a `u32` literal, e.g. `id = 7`");
-        return Ok(ExplicitId::Invalid);
+    let literal = match &value {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(literal),
+            ..
+        }) => literal,
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            ..
+        }) => {
+            diag.error(
+                &value,
+                "variant ids are `u32` and cannot be negative; write an id from `0` up, e.g. `id = 7`",
+            );
+            return Ok(ExplicitId::Invalid);
+        }
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) => {
+            let fix = match text.value().trim().parse::<u32>() {
+                Ok(id) => format!("write `id = {id}`"),
+                Err(_) => "write a number, e.g. `id = 7`".to_owned(),
+            };
+            diag.error(
+                &value,
+                format_args!("variant ids are `u32` literals, not strings; {fix}"),
+            );
+            return Ok(ExplicitId::Invalid);
+        }
+        _ => {
+            diag.error(
+                &value,
+                "expected a `u32` literal, e.g. `id = 7`; #[message] reads ids itself, so constants and expressions cannot be used",
+            );
+            return Ok(ExplicitId::Invalid);
+        }
     };
     if !matches!(literal.suffix(), "" | "u32") {
         diag.error(
@@ -332,6 +361,10 @@ mod tests {
                     F,
                     #[gamewire(id = "7")]
                     G,
+                    #[gamewire(id = "x")]
+                    H,
+                    #[gamewire(id = BASE + 1)]
+                    I,
                 }
             },
         );
@@ -342,10 +375,12 @@ mod tests {
                 "unknown direction `sideways`; expected one of `to_server`, `to_client`, `both`",
                 "duplicate gamewire attribute `id`",
                 "`droppable` takes no value; write #[gamewire(droppable)]",
-                "expected a `u32` literal, e.g. `id = 7`",
+                "variant ids are `u32` and cannot be negative; write an id from `0` up, e.g. `id = 7`",
                 "variant id `5000000000` does not fit in a `u32`",
                 "variant ids are `u32`; remove the `u8` suffix",
-                "expected a `u32` literal, e.g. `id = 7`",
+                "variant ids are `u32` literals, not strings; write `id = 7`",
+                "variant ids are `u32` literals, not strings; write a number, e.g. `id = 7`",
+                "expected a `u32` literal, e.g. `id = 7`; #[message] reads ids itself, so constants and expressions cannot be used",
             ]
         );
     }

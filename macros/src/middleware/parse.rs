@@ -53,10 +53,10 @@ fn protocol<'a>(diag: &Diag, trait_path: &'a syn::Path) -> Option<&'a syn::Type>
         );
         return None;
     }
-    if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
-        if let [syn::GenericArgument::Type(ty)] = args.args.iter().collect::<Vec<_>>()[..] {
-            return Some(ty);
-        }
+    if let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let [syn::GenericArgument::Type(ty)] = args.args.iter().collect::<Vec<_>>()[..]
+    {
+        return Some(ty);
     }
     diag.error(
         last,

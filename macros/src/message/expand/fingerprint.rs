@@ -168,4 +168,102 @@ mod tests {
             assert_eq!(fp(item), base, "{text}");
         }
     }
+
+    /// Each item differs from [`example`] in one way that changes the bytes
+    /// (for bincode, for a self-describing format, or both).
+    #[test]
+    fn fingerprint_changes_with_every_change_of_the_bytes() {
+        let base = fp(example());
+        let changed: Vec<(&str, syn::Item)> = vec![
+            (
+                "a variant inserted before others, shifting their implicit ids",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Extra, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "two variants without explicit ids swapped",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Move(MoveCmd), Pong { nonce: u64 }, Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "a tuple field retyped",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u64, Vec<String>) } },
+            ),
+            (
+                "a generic argument retyped",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<u8>) } },
+            ),
+            (
+                "a tuple field added",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>, bool) } },
+            ),
+            (
+                "a named field added",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64, sent_at: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "a unit variant made an empty struct variant",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave {}, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "a newtype variant made a struct variant",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move { cmd: MoveCmd }, Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "ids of two variants swapped",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 2)] Ping { nonce: u64 }, #[gamewire(id = 1)] Pong { nonce: u64 }, #[gamewire(id = 3)] Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+        ];
+        for (what, item) in changed {
+            assert_ne!(fp(item), base, "{what}");
+        }
+        let two_fields = |item: syn::Item| fp(item);
+        assert_ne!(
+            two_fields(syn::parse_quote! { enum E { A { x: u8, y: u16 } } }),
+            two_fields(syn::parse_quote! { enum E { A { y: u16, x: u8 } } }),
+            "named fields reordered"
+        );
+        assert_ne!(
+            two_fields(syn::parse_quote! { enum E { A(u8, u16) } }),
+            two_fields(syn::parse_quote! { enum E { A(u16, u8) } }),
+            "tuple fields reordered"
+        );
+    }
+
+    /// Each item differs from [`example`] in a way that leaves every byte,
+    /// in every format, as it was.
+    #[test]
+    fn fingerprint_ignores_what_the_bytes_do_not_depend_on() {
+        let base = fp(example());
+        let same: Vec<(&str, syn::Item)> = vec![
+            (
+                "an implicit id written out",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, #[gamewire(id = 2)] Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "derives, visibility and other attributes changed",
+                syn::parse_quote! { #[derive(Eq, Hash)] #[allow(clippy::large_enum_variant)] pub(crate) enum GameMessage { #[gamewire(id = 1)] Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "field docs added, a field name written raw",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] Ping { /// The nonce.
+                r#nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+            (
+                "a variant name written raw",
+                syn::parse_quote! { pub enum GameMessage { #[gamewire(id = 1)] r#Ping { nonce: u64 }, Pong { nonce: u64 }, Move(MoveCmd), Leave, Pair(u32, Vec<String>) } },
+            ),
+        ];
+        for (what, item) in same {
+            assert_eq!(fp(item), base, "{what}");
+        }
+    }
+
+    /// A proc macro sees tokens, not resolved types: two spellings of one
+    /// type are two fingerprints. The handshake then refuses a client whose
+    /// bytes would have been fine, never the other way round.
+    #[test]
+    fn types_are_compared_as_written() {
+        let short = fp(syn::parse_quote! { enum E { A(String) } });
+        let long = fp(syn::parse_quote! { enum E { A(::std::string::String) } });
+        assert_ne!(short, long);
+    }
 }

@@ -2,8 +2,10 @@
 //! `Message`, serde, `From`, `FromSession` and `IntoReply` impls plus the
 //! protocol registration. Infallible: every user error was reported before.
 //!
-//! The serde impls are in [`serde_impls`], the fingerprint in
-//! [`fingerprint`](mod@fingerprint).
+//! The serde impls are in [`serde_impls`], `Debug` and `Clone` in
+//! [`std_impls`](mod@std_impls), the fingerprint in
+//! [`fingerprint`](mod@fingerprint). A field's type is only ever used
+//! through [`field_fn`].
 
 use std::collections::HashSet;
 
@@ -13,6 +15,7 @@ use syn::spanned::Spanned;
 
 use self::fingerprint::fingerprint;
 use self::serde_impls::{deserialize_impl, serde_stubs, serialize_impl};
+use self::std_impls::std_impls;
 use super::validate::payload_key;
 use super::{Direction, Protocol, Shape, Variant};
 use crate::diag::find_ident;
@@ -20,12 +23,14 @@ use crate::{kw, paths};
 
 mod fingerprint;
 mod serde_impls;
+mod std_impls;
 
 /// The full expansion of a valid protocol.
 pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
     let enum_item = enum_item(protocol);
     let payload_structs = payload_structs(protocol, true);
     let message_impl = message_impl(protocol);
+    let std_impls = std_impls(protocol, false);
     let serialize = serialize_impl(protocol);
     let deserialize = deserialize_impl(protocol);
     let payload_impls = payload_impls(protocol);
@@ -36,6 +41,7 @@ pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             #message_impl
+            #std_impls
             #serialize
             #deserialize
             #payload_impls
@@ -45,9 +51,9 @@ pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
 }
 
 /// What is emitted when the protocol has errors: the enum without our
-/// attributes, its payload structs, and impls whose serde bodies are
-/// `unreachable!()`, so code using the protocol type-checks and the
-/// `compile_error!` stays the only error.
+/// attributes, its payload structs, and impls whose `Debug`, `Clone` and
+/// serde bodies are `unreachable!()`, so code using the protocol
+/// type-checks and the `compile_error!` stays the only error.
 pub(crate) fn fallback(protocol: &Protocol<'_>) -> TokenStream {
     let enum_item = enum_item(protocol);
     let generics = &protocol.item.generics;
@@ -59,6 +65,7 @@ pub(crate) fn fallback(protocol: &Protocol<'_>) -> TokenStream {
     }
     let payload_structs = payload_structs(protocol, false);
     let message_impl = message_impl(protocol);
+    let std_stubs = std_impls(protocol, true);
     let serde_stubs = serde_stubs(protocol);
     let payload_impls = payload_impls(protocol);
     quote! {
@@ -67,15 +74,16 @@ pub(crate) fn fallback(protocol: &Protocol<'_>) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             #message_impl
+            #std_stubs
             #serde_stubs
             #payload_impls
         };
     }
 }
 
-/// The enum, with `#[gamewire]` and `#[serde]` attributes (and, on the
-/// error path, discriminants and derived serde traits) removed, and
-/// `Debug`/`Clone` derived if missing.
+/// The enum, with `#[gamewire]` and `#[serde]` attributes, derives of the
+/// traits `#[message]` implements itself, and (on the error path only)
+/// discriminants removed.
 fn enum_item(protocol: &Protocol<'_>) -> TokenStream {
     let mut item = protocol.item.clone();
     item.attrs = kept_attrs(&item.attrs);
@@ -87,9 +95,6 @@ fn enum_item(protocol: &Protocol<'_>) -> TokenStream {
             field.attrs.retain(|attr| !is_ours_or_serde(attr));
         }
     }
-    if let Some(missing) = missing_derives(protocol) {
-        item.attrs.push(syn::parse_quote!(#missing));
-    }
     item.into_token_stream()
 }
 
@@ -98,57 +103,72 @@ fn is_ours_or_serde(attr: &syn::Attribute) -> bool {
     attr.path().is_ident(kw::GAMEWIRE) || attr.path().is_ident(kw::SERDE)
 }
 
-/// The enum's attributes minus ours and serde's, with serde traits taken
-/// out of derive lists (both only happen on the error path).
+/// The enum's attributes minus ours and serde's, with the traits
+/// `#[message]` implements itself (`Debug`, `Clone`, and on the error path
+/// `Serialize` and `Deserialize`) taken out of derive lists.
 fn kept_attrs(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
     attrs
         .iter()
         .filter(|attr| !is_ours_or_serde(attr))
         .filter_map(|attr| {
             let paths = super::parse::derives(std::slice::from_ref(attr));
-            if !paths.iter().any(is_serde_trait) {
+            if !paths.iter().any(is_implemented_by_us) {
                 return Some(attr.clone());
             }
-            let kept = paths.iter().filter(|path| !is_serde_trait(path));
+            let kept = paths.iter().filter(|path| !is_implemented_by_us(path));
             (kept.clone().count() > 0).then(|| syn::parse_quote!(#[derive(#(#kept),*)]))
         })
         .collect()
 }
 
-/// A derive path named `Serialize` or `Deserialize`.
-fn is_serde_trait(path: &syn::Path) -> bool {
-    path.segments
-        .last()
-        .is_some_and(|s| s.ident == kw::SERIALIZE || s.ident == kw::DESERIALIZE)
-}
-
-/// `derive(Debug, Clone)` for whichever of the two the enum lacks.
-fn missing_derives(protocol: &Protocol<'_>) -> Option<syn::Attribute> {
-    let has = |name: &str| {
-        protocol
-            .derives
+/// A derive path naming a trait `#[message]` implements itself:
+/// `Debug`, `Clone`, `Serialize` or `Deserialize`.
+fn is_implemented_by_us(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| {
+        [kw::DEBUG, kw::CLONE, kw::SERIALIZE, kw::DESERIALIZE]
             .iter()
-            .any(|path| path.segments.last().is_some_and(|s| s.ident == name))
-    };
-    let span = Span::call_site();
-    let mut missing = Vec::new();
-    if !has(kw::DEBUG) {
-        missing.push(paths::debug(span));
-    }
-    if !has(kw::CLONE) {
-        missing.push(paths::clone(span));
-    }
-    (!missing.is_empty()).then(|| syn::parse_quote!(#[derive(#(#missing),*)]))
+            .any(|name| s.ident == name)
+    })
 }
 
-/// The enum's derive attributes, for its payload structs.
+/// The enum's remaining derive attributes, for its payload structs.
 fn derive_attrs(protocol: &Protocol<'_>) -> Vec<syn::Attribute> {
-    let mut attrs: Vec<syn::Attribute> = kept_attrs(&protocol.item.attrs)
+    kept_attrs(&protocol.item.attrs)
         .into_iter()
         .filter(|attr| attr.path().is_ident(kw::DERIVE))
-        .collect();
-    attrs.extend(missing_derives(protocol));
-    attrs
+        .collect()
+}
+
+/// `<Ty as MessageField>::name`: the only way the generated code uses a
+/// field's type. Every token is spanned at the type, so each use of a type
+/// that cannot be a field is the same diagnostic at the same place, which
+/// rustc prints once.
+pub(super) fn field_fn(ty: &syn::Type, name: &str) -> TokenStream {
+    let span = ty.span();
+    let (ty, field) = (field_type(ty), paths::message_field(span));
+    let name = syn::Ident::new(name, span);
+    quote_spanned!(span=> <#ty as #field>::#name)
+}
+
+/// A field's type with every token spanned like [`field_fn`]'s.
+pub(super) fn field_type(ty: &syn::Type) -> TokenStream {
+    respan(ty.to_token_stream(), ty.span())
+}
+
+/// `#[serde(serialize_with = "...", deserialize_with = "...")]` for a
+/// payload struct field: serde's derive calls the [`field_fn`]s, spanned
+/// like them.
+fn serde_with(ty: &syn::Type) -> TokenStream {
+    let span = ty.span();
+    let ty_text = ty.to_token_stream().to_string();
+    let with = |name: &str| {
+        syn::LitStr::new(
+            &format!("<{ty_text} as {}>::{name}", paths::MESSAGE_FIELD),
+            span,
+        )
+    };
+    let (ser, de) = (with("serialize_field"), with("deserialize_field"));
+    quote!(#[serde(serialize_with = #ser, deserialize_with = #de)])
 }
 
 /// The `#[doc]` attributes among `attrs`.
@@ -198,35 +218,49 @@ fn payload_structs(protocol: &Protocol<'_>, with_serde: bool) -> TokenStream {
         let variant_docs: Vec<_> = docs(&variant.original.attrs).collect();
         let separator = (!variant_docs.is_empty()).then(|| quote!(#[doc = ""]));
         let summary = format!(" Payload of [`{}::{}`].", protocol.name(), variant.name());
+        // The struct's tokens outside its fields are spanned at the
+        // variant's, so rustc's notes about the payload type ("`Pong` is
+        // defined here") point at the variant.
+        let span = ident.span();
+        let group_span = match &variant.original.fields {
+            syn::Fields::Named(named) => named.brace_token.span.join(),
+            syn::Fields::Unnamed(unnamed) => unnamed.paren_token.span.join(),
+            syn::Fields::Unit => span,
+        };
         let body = match variant.shape() {
             Shape::Newtype(_) => continue,
-            Shape::Unit => quote!(;),
+            Shape::Unit => quote_spanned!(span=> ;),
             Shape::Tuple(fields) => {
                 // The enum's visibility, respanned to the field, so serde's
                 // errors about the field point at it.
                 let fields = fields.iter().map(|f| {
                     let (docs, ty) = (docs(&f.attrs), &f.ty);
                     let vis = respan(vis.to_token_stream(), ty.span());
-                    quote!(#(#docs)* #vis #ty)
+                    let with = with_serde.then(|| serde_with(ty));
+                    quote!(#(#docs)* #with #vis #ty)
                 });
-                quote!(( #(#fields),* );)
+                let fields = quote_spanned!(group_span=> ( #(#fields),* ));
+                quote_spanned!(span=> #fields;)
             }
             Shape::Struct(fields) => {
                 let fields = fields.iter().map(|f| {
                     let (docs, name, ty) = (docs(&f.attrs), &f.ident, &f.ty);
                     let vis = respan(vis.to_token_stream(), ty.span());
-                    quote!(#(#docs)* #vis #name: #ty)
+                    let with = with_serde.then(|| serde_with(ty));
+                    quote!(#(#docs)* #with #vis #name: #ty)
                 });
-                quote!({ #(#fields),* })
+                quote_spanned!(group_span=> { #(#fields),* })
             }
         };
+        let header_vis = respan(vis.to_token_stream(), span);
+        let header = quote_spanned!(span=> #header_vis struct #ident);
         out.extend(quote! {
             #(#variant_docs)*
             #separator
             #[doc = #summary]
             #(#derives)*
             #serde
-            #vis struct #ident #body
+            #header #body
         });
     }
     out
@@ -256,8 +290,16 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
             Direction::ToClient => quote!(#direction::ToClient),
             Direction::Both => quote!(#direction::Both),
         };
+        let location = paths::here_at(v.ident().span());
         quote! {
-            #variant_info { name: #name, id: #id, direction: #dir, droppable: #droppable, unhandled: #unhandled }
+            #variant_info {
+                name: #name,
+                id: #id,
+                direction: #dir,
+                droppable: #droppable,
+                unhandled: #unhandled,
+                location: #location,
+            }
         }
     });
     let arms = protocol.variants.iter().map(|v| {
@@ -475,10 +517,39 @@ mod tests {
         assert_eq!(structs, ["Ping", "Pong", "Leave", "Pair"]);
         assert!(!text.contains("gamewire (id"), "{text}");
         assert!(text.contains("serialize_struct_variant (__serializer , \"GameMessage\" , 1u32 , \"Ping\" , 1usize)"), "{text}");
-        assert!(text.contains("serialize_newtype_variant (__serializer , \"GameMessage\" , 3u32 , \"Move\" , __f0)"), "{text}");
+        assert!(text.contains("serialize_newtype_variant (__serializer , \"GameMessage\" , 3u32 , \"Move\" , & { # [doc (hidden)] struct __Field"), "{text}");
         assert!(text.contains("PayloadMismatch (\"Pong\")"), "{text}");
-        // Debug and Clone are present, so no derive is added
-        assert!(!text.contains(":: core :: fmt :: Debug"), "{text}");
+        // Debug and Clone are implemented, not derived, for the enum and
+        // the four payload structs
+        let syn::Item::Enum(e) = &file.items[0] else {
+            panic!("expected the enum first")
+        };
+        assert_eq!(e.attrs.len(), 1);
+        assert_eq!(
+            e.attrs[0].to_token_stream().to_string(),
+            "# [derive (PartialEq)]"
+        );
+        assert_eq!(
+            text.matches("impl :: core :: fmt :: Debug for").count(),
+            5,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("impl :: core :: clone :: Clone for").count(),
+            5,
+            "{text}"
+        );
+        assert!(text.contains("debug_struct (__f , \"Ping\") . field (\"nonce\" , < u64 as :: gamewire :: __private :: MessageField > :: as_debug (__f0)) . finish ()"), "{text}");
+        // every field type is used only through `MessageField`; payload
+        // structs, which are ours, are read directly
+        assert!(!text.contains("newtype_variant :: < MoveCmd >"), "{text}");
+        assert!(text.contains("newtype_variant :: < Ping >"), "{text}");
+        assert!(
+            text.contains(
+                "< MoveCmd as :: gamewire :: __private :: MessageField > :: deserialize_field (__d)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -503,11 +574,14 @@ mod tests {
             #[doc = ""]
             #[doc = " Payload of [`M::Ping`]."]
             #[derive(PartialEq)]
-            #[derive(::core::fmt::Debug, ::core::clone::Clone)]
             #[derive(::gamewire::__private::serde::Serialize, ::gamewire::__private::serde::Deserialize)]
             #[serde(crate = "::gamewire::__private::serde")]
             pub(crate) struct Ping {
                 /// The nonce.
+                #[serde(
+                    serialize_with = "<u64 as ::gamewire::__private::MessageField>::serialize_field",
+                    deserialize_with = "<u64 as ::gamewire::__private::MessageField>::deserialize_field"
+                )]
                 pub(crate) nonce: u64
             }
         };
@@ -526,7 +600,11 @@ mod tests {
         let syn::Item::Enum(e) = &file.items[0] else {
             panic!("expected the enum first")
         };
-        assert_eq!(e.attrs.len(), 2, "the user's derive plus the added one");
+        assert_eq!(
+            e.attrs.len(),
+            1,
+            "the user's derive; Debug and Clone are impls"
+        );
     }
 
     #[test]

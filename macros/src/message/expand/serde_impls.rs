@@ -1,12 +1,12 @@
 //! The serde impls of a protocol enum: each variant is written under its
 //! stable wire id, and read back by id (or by name, for self-describing
-//! formats) through its payload type.
+//! formats) through its payload type. Field values go through
+//! [`field_fn`], like everywhere in the expansion.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::{format_ident, quote};
 
-use super::{bindings, field_names};
+use super::{bindings, field_fn, field_names, field_type};
 use crate::message::{Protocol, Shape, Variant};
 use crate::paths;
 
@@ -30,20 +30,17 @@ pub(super) fn serialize_impl(protocol: &Protocol<'_>) -> TokenStream {
             Shape::Unit => quote! {
                 Self::#variant => #serializer::serialize_unit_variant(__serializer, #name, #id, #variant_name),
             },
-            // Field writes are spanned at the field types, so a type that
-            // is not `Serialize` is reported there.
-            Shape::Newtype(ty) => quote_spanned! {ty.span()=>
-                Self::#variant(__f0) => #serializer::serialize_newtype_variant(__serializer, #name, #id, #variant_name, __f0),
-            },
+            Shape::Newtype(ty) => {
+                let value = field_value(ty, &format_ident!("__f0"));
+                quote! {
+                    Self::#variant(__f0) => #serializer::serialize_newtype_variant(__serializer, #name, #id, #variant_name, #value),
+                }
+            }
             Shape::Tuple(fields) => {
                 let (binds, len) = (bindings(fields.len()), fields.len());
                 let writes = fields.iter().zip(&binds).map(|(f, bind)| {
-                    let span = f.ty.span();
-                    let (write, bind) = (
-                        paths::serialize_tuple_variant(span),
-                        syn::Ident::new(&bind.to_string(), span),
-                    );
-                    quote_spanned!(span=> #write::serialize_field(&mut __state, #bind)?;)
+                    let value = field_value(&f.ty, bind);
+                    quote!(#tuple_variant::serialize_field(&mut __state, #value)?;)
                 });
                 quote! {
                     Self::#variant(#(#binds),*) => {
@@ -58,12 +55,8 @@ pub(super) fn serialize_impl(protocol: &Protocol<'_>) -> TokenStream {
                 let members = fields.iter().map(|f| &f.ident);
                 let names = field_names(&fields);
                 let writes = names.iter().zip(&fields).zip(&binds).map(|((name, f), bind)| {
-                    let span = f.ty.span();
-                    let (write, bind) = (
-                        paths::serialize_struct_variant(span),
-                        syn::Ident::new(&bind.to_string(), span),
-                    );
-                    quote_spanned!(span=> #write::serialize_field(&mut __state, #name, #bind)?;)
+                    let value = field_value(&f.ty, bind);
+                    quote!(#struct_variant::serialize_field(&mut __state, #name, #value)?;)
                 });
                 quote! {
                     Self::#variant { #(#members: #binds),* } => {
@@ -86,6 +79,63 @@ pub(super) fn serialize_impl(protocol: &Protocol<'_>) -> TokenStream {
                     #(#arms)*
                 }
             }
+        }
+    }
+}
+
+/// `&__Field(value)`, where `__Field` is a local wrapper whose `Serialize`
+/// calls `<Ty as MessageField>::serialize_field`: the field is written
+/// without the generated code naming `Ty: Serialize` itself.
+fn field_value(ty: &syn::Type, value: &syn::Ident) -> TokenStream {
+    let span = Span::call_site();
+    let (serialize, serializer, result) = (
+        paths::serialize(span),
+        paths::serializer(span),
+        paths::result(span),
+    );
+    let (serialize_field, ty) = (field_fn(ty, "serialize_field"), field_type(ty));
+    quote! {
+        &{
+            #[doc(hidden)]
+            struct __Field<'__a>(&'__a #ty);
+
+            #[automatically_derived]
+            impl #serialize for __Field<'_> {
+                fn serialize<__S: #serializer>(&self, __s: __S) -> #result<__S::Ok, __S::Error> {
+                    #serialize_field(self.0, __s)
+                }
+            }
+
+            __Field(#value)
+        }
+    }
+}
+
+/// A local `DeserializeSeed` whose `deserialize` calls
+/// `<Ty as MessageField>::deserialize_field`, for a newtype variant.
+fn field_seed(ty: &syn::Type) -> TokenStream {
+    let span = Span::call_site();
+    let (seed, deserializer, result) = (
+        paths::de_deserialize_seed(span),
+        paths::deserializer(span),
+        paths::result(span),
+    );
+    let (deserialize_field, ty) = (field_fn(ty, "deserialize_field"), field_type(ty));
+    quote! {
+        {
+            #[doc(hidden)]
+            struct __Seed;
+
+            #[automatically_derived]
+            impl<'de> #seed<'de> for __Seed {
+                type Value = #ty;
+
+                fn deserialize<__D: #deserializer<'de>>(self, __d: __D) -> #result<#ty, __D::Error> {
+                    #deserialize_field(__d)
+                }
+            }
+
+            __Seed
         }
     }
 }
@@ -137,9 +187,12 @@ pub(super) fn deserialize_impl(protocol: &Protocol<'_>) -> TokenStream {
                     #ok(#ident::#variant)
                 }
             },
-            Shape::Newtype(ty) => quote_spanned! {ty.span()=>
-                __Variant::#tag => #ok(#ident::#variant(#variant_access::newtype_variant(__access)?)),
-            },
+            Shape::Newtype(ty) => {
+                let seed = field_seed(ty);
+                quote! {
+                    __Variant::#tag => #ok(#ident::#variant(#variant_access::newtype_variant_seed(__access, #seed)?)),
+                }
+            }
             Shape::Tuple(_) | Shape::Struct(_) => quote! {
                 __Variant::#tag => {
                     let __payload: #variant = #variant_access::newtype_variant::<#variant>(__access)?;

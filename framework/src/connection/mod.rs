@@ -8,28 +8,24 @@
 //! client. Either way the server's memory stays bounded by
 //! `outbound_queue_capacity` frames per connection.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::IoSlice;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use bytes::Bytes;
 
 use crate::config::SlowConsumerPolicy;
 use crate::protocol::Message;
 use crate::wire::{self, CloseCode, CloseFrame, EncodeError, Frame};
 
-/// Frames gathered into one vectored write. Linux accepts up to 1024
-/// slices; 64 frames already fill a socket buffer with small messages.
-const MAX_WRITE_BATCH: usize = 64;
+mod queue;
+mod writer;
 
-/// Time allowed to write the close frame to a client that is being dropped.
-const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+use queue::{OutboundQueue, PushError};
+
+pub(crate) use writer::run_writer;
 
 /// A message could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +56,41 @@ pub enum SendError {
     Encode(#[from] EncodeError),
 }
 
+/// Set once when a connection must close; its reader and writer wait on it.
+///
+/// A flag and a `Notify`, kept inline in the connection: unlike a
+/// cancellation token it costs no allocation per connection.
+#[derive(Debug, Default)]
+pub(crate) struct CloseSignal {
+    set: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl CloseSignal {
+    pub(crate) fn cancel(&self) {
+        self.set.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    /// Completes once [`cancel`](Self::cancel) was called.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Register before looking, so a cancel in between wakes us.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Counters of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionCounters {
@@ -82,9 +113,9 @@ pub(crate) struct Connection {
     pub(crate) peer_addr: SocketAddr,
     pub(crate) connected_at: Instant,
     /// The outbound queue; the writer task owns the receiving end.
-    tx: mpsc::Sender<Bytes>,
+    queue: OutboundQueue,
     /// Cancelled when the connection must close; `close_reason` says why.
-    closing: CancellationToken,
+    closing: CloseSignal,
     close_reason: OnceLock<(CloseFrame, bool)>,
     /// Milliseconds since the server's epoch when a frame last arrived.
     last_seen_ms: AtomicU64,
@@ -97,10 +128,10 @@ impl Connection {
     /// Queues an encoded frame, applying the slow-consumer policy when the
     /// queue is full.
     pub(crate) fn send_frame(&self, frame: Bytes, droppable: bool) -> Result<(), SendError> {
-        match self.tx.try_send(frame) {
+        match self.queue.push(frame) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Disconnected(self.user_id)),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Closed) => Err(SendError::Disconnected(self.user_id)),
+            Err(PushError::Full) => {
                 if droppable || self.shared.policy == SlowConsumerPolicy::Drop {
                     self.counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
                     self.shared
@@ -145,7 +176,7 @@ impl Connection {
         self.closing.is_cancelled()
     }
 
-    pub(crate) fn closing(&self) -> &CancellationToken {
+    pub(crate) fn closing(&self) -> &CloseSignal {
         &self.closing
     }
 
@@ -159,20 +190,49 @@ impl Connection {
         Duration::from_millis(now.saturating_sub(self.last_seen_ms.load(Ordering::Relaxed)))
     }
 
+    /// Counts a received frame. Only this connection's counters are
+    /// touched: server-wide totals are summed when asked for, so sessions
+    /// on different cores never write to one cache line per message.
     pub(crate) fn record_in(&self, bytes: usize) {
         self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
         self.counters
             .bytes_in
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.shared.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .stats
-            .bytes_in
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts frames written to the socket.
+    pub(crate) fn record_out(&self, frames: u64, bytes: u64) {
+        self.counters
+            .frames_out
+            .fetch_add(frames, Ordering::Relaxed);
+        self.counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds this connection's counters to the server totals; called when
+    /// its writer has finished and nothing more will be counted.
+    pub(crate) fn finish_counting(&self) {
+        let (mine, total) = (&self.counters, &self.shared.stats);
+        let fold = |from: &AtomicU64, into: &AtomicU64| {
+            into.fetch_add(from.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        };
+        fold(&mine.frames_in, &total.frames_in);
+        fold(&mine.bytes_in, &total.bytes_in);
+        fold(&mine.frames_out, &total.frames_out);
+        fold(&mine.bytes_out, &total.bytes_out);
+    }
+
+    /// The closing reason, and whether queued frames are delivered first
+    /// (yes unless the reason forbids waiting on the client).
+    pub(crate) fn close_reason(&self) -> (Option<&CloseFrame>, bool) {
+        match self.close_reason.get() {
+            Some((frame, drain)) => (Some(frame), *drain),
+            None => (None, true),
+        }
     }
 }
 
-/// Global counters, shared by every connection.
+/// Global counters, shared by every connection. The frame and byte totals
+/// hold the counts of connections that ended; live ones are summed in.
 #[derive(Debug, Default)]
 pub(crate) struct GlobalCounters {
     pub(crate) total_connections: AtomicU64,
@@ -234,20 +294,19 @@ impl ConnectionService {
     }
 
     /// Creates a connection and its queue; the caller registers it once the
-    /// handshake succeeds and runs the writer on the returned receiver.
+    /// handshake succeeds and runs its writer.
     pub(crate) fn open(
         &self,
         user_id: u32,
         peer_addr: SocketAddr,
         capacity: usize,
-    ) -> (Arc<Connection>, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    ) -> Arc<Connection> {
         let connection = Arc::new(Connection {
             user_id,
             peer_addr,
             connected_at: Instant::now(),
-            tx,
-            closing: CancellationToken::new(),
+            queue: OutboundQueue::new(capacity),
+            closing: CloseSignal::default(),
             close_reason: OnceLock::new(),
             last_seen_ms: AtomicU64::new(0),
             counters: ConnectionCounters::default(),
@@ -255,7 +314,7 @@ impl ConnectionService {
             shared: Arc::clone(&self.shared),
         });
         connection.touch();
-        (connection, rx)
+        connection
     }
 
     /// Adds a connection; `false` when its user id is already connected.
@@ -272,6 +331,9 @@ impl ConnectionService {
         true
     }
 
+    /// Removes a connection whose session ended, folding its counters into
+    /// the server totals. The writer may still count the frames it drains;
+    /// those are folded in by [`Connection::finish_counting`].
     pub(crate) fn unregister(&self, connection: &Arc<Connection>) {
         let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
         if sessions
@@ -295,13 +357,13 @@ impl ConnectionService {
     /// Encodes `message` as an application frame, checking it is of the
     /// protocol being served.
     pub(crate) fn encode<M: Message>(&self, message: &M) -> Result<Bytes, SendError> {
-        if let Some(&(served, name)) = self.protocol.get() {
-            if served != std::any::TypeId::of::<M>() {
-                return Err(SendError::WrongProtocol {
-                    served: name,
-                    sent: M::PROTOCOL.name,
-                });
-            }
+        if let Some(&(served, name)) = self.protocol.get()
+            && served != std::any::TypeId::of::<M>()
+        {
+            return Err(SendError::WrongProtocol {
+                served: name,
+                sent: M::PROTOCOL.name,
+            });
         }
         Ok(wire::encode_frame(&Frame::App(message))?)
     }
@@ -415,14 +477,21 @@ impl ConnectionService {
     pub fn connection_stats(&self) -> ConnectionStats {
         let s = &self.shared.stats;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        let live = |which: fn(&ConnectionCounters) -> &AtomicU64| {
+            sessions
+                .values()
+                .map(|c| load(which(&c.counters)))
+                .sum::<u64>()
+        };
         ConnectionStats {
-            current_connections: self.connection_count(),
+            current_connections: sessions.len(),
             total_connections: load(&s.total_connections),
             connections_refused: load(&s.refused),
-            frames_in: load(&s.frames_in),
-            bytes_in: load(&s.bytes_in),
-            frames_out: load(&s.frames_out),
-            bytes_out: load(&s.bytes_out),
+            frames_in: load(&s.frames_in) + live(|c| &c.frames_in),
+            bytes_in: load(&s.bytes_in) + live(|c| &c.bytes_in),
+            frames_out: load(&s.frames_out) + live(|c| &c.frames_out),
+            bytes_out: load(&s.bytes_out) + live(|c| &c.bytes_out),
             frames_dropped: load(&s.frames_dropped),
             slow_consumer_disconnects: load(&s.slow_consumers),
             heartbeat_timeouts: load(&s.heartbeat_timeouts),
@@ -485,137 +554,4 @@ pub struct ConnectionInfo {
     pub bytes_out: u64,
     /// Frames dropped for a full queue.
     pub frames_dropped: u64,
-}
-
-/// Drains a connection's queue into its socket until the connection closes,
-/// then writes the close frame.
-///
-/// `force` is the server's "stop now" signal, used when a graceful
-/// shutdown's drain time is over.
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    connection: Arc<Connection>,
-    mut rx: mpsc::Receiver<Bytes>,
-    mut socket: W,
-    force: CancellationToken,
-) {
-    let mut batch: VecDeque<Bytes> = VecDeque::new();
-    // Whether the front of `batch` was partly written: it must be finished
-    // before any other frame, the close frame included.
-    let mut mid_frame = false;
-    let closing = connection.closing().clone();
-    loop {
-        tokio::select! {
-            biased;
-            () = closing.cancelled() => break,
-            () = force.cancelled() => return,
-            next = rx.recv() => match next {
-                Some(frame) => batch.push_back(frame),
-                None => break,
-            },
-        }
-        while batch.len() < MAX_WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(frame) => batch.push_back(frame),
-                Err(_) => break,
-            }
-        }
-        let written = tokio::select! {
-            biased;
-            () = force.cancelled() => return,
-            // A slow consumer's close must not wait for its full socket;
-            // `write_batch` is cancel safe, so a draining close resumes below.
-            () = closing.cancelled() => break,
-            result = write_batch(&mut socket, &mut batch, &mut mid_frame, &connection) => result,
-        };
-        if let Err(error) = written {
-            tracing::debug!(user_id = connection.user_id, %error, "write failed");
-            connection.close(CloseCode::Kicked, "write failed", false);
-            return;
-        }
-    }
-    if drains(&connection) {
-        rx.close();
-        while let Some(frame) = rx.recv().await {
-            batch.push_back(frame);
-        }
-    } else {
-        batch.truncate(usize::from(mid_frame));
-    }
-    if let Some((frame, _)) = connection.close_reason.get() {
-        if let Ok(bytes) = wire::encode_frame(&Frame::<()>::Close(frame.clone())) {
-            batch.push_back(bytes);
-        }
-    }
-    let finish = async {
-        write_batch(&mut socket, &mut batch, &mut mid_frame, &connection).await?;
-        socket.shutdown().await
-    };
-    tokio::select! {
-        () = force.cancelled() => {}
-        _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT.max(drain_budget(&connection)), finish) => {}
-    }
-}
-
-/// Whether a closing connection delivers what is queued first: yes, unless
-/// it was closed for a reason that forbids waiting on the client.
-fn drains(connection: &Connection) -> bool {
-    connection
-        .close_reason
-        .get()
-        .is_none_or(|(_, drain)| *drain)
-}
-
-fn drain_budget(connection: &Connection) -> Duration {
-    // A draining close may have many frames left; the server's `force`
-    // token bounds it, so allow a long time here.
-    if drains(connection) {
-        Duration::from_secs(3600)
-    } else {
-        CLOSE_WRITE_TIMEOUT
-    }
-}
-
-/// Writes every frame in `batch` with vectored writes, counting them.
-///
-/// Cancel safe: `batch` and `mid_frame` always describe what is left.
-async fn write_batch<W: AsyncWrite + Unpin>(
-    socket: &mut W,
-    batch: &mut VecDeque<Bytes>,
-    mid_frame: &mut bool,
-    connection: &Connection,
-) -> std::io::Result<()> {
-    while !batch.is_empty() {
-        let mut slices = [IoSlice::new(&[]); MAX_WRITE_BATCH];
-        let count = batch
-            .iter()
-            .zip(slices.iter_mut())
-            .map(|(frame, slice)| *slice = IoSlice::new(frame))
-            .count();
-        let mut written = socket.write_vectored(&slices[..count]).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        let bytes = written as u64;
-        let mut frames = 0u64;
-        while written > 0 {
-            let front = batch.front_mut().expect("wrote more than was queued");
-            if written >= front.len() {
-                written -= front.len();
-                batch.pop_front();
-                frames += 1;
-                *mid_frame = false;
-            } else {
-                front.advance(written);
-                written = 0;
-                *mid_frame = true;
-            }
-        }
-        let counters = &connection.counters;
-        counters.frames_out.fetch_add(frames, Ordering::Relaxed);
-        counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-        let global = &connection.shared.stats;
-        global.frames_out.fetch_add(frames, Ordering::Relaxed);
-        global.bytes_out.fetch_add(bytes, Ordering::Relaxed);
-    }
-    Ok(())
 }

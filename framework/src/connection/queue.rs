@@ -1,0 +1,142 @@
+//! The outbound queue of one connection: bounded, and free when empty.
+//!
+//! A `VecDeque` behind a mutex, with a `Notify` to wake the writer. Unlike
+//! a channel it allocates nothing until the first frame and gives its
+//! memory back whenever the writer empties it, so an idle connection's
+//! queue costs a few words whatever its capacity.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The queue holds `capacity` frames.
+    Full,
+    /// The writer is gone.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Bytes>,
+    closed: bool,
+}
+
+/// Frames waiting for the writer.
+#[derive(Debug)]
+pub(crate) struct OutboundQueue {
+    state: Mutex<State>,
+    ready: Notify,
+    capacity: usize,
+}
+
+impl OutboundQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        OutboundQueue {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame without waiting.
+    pub(crate) fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        if state.frames.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Takes the next frame if there is one.
+    pub(crate) fn try_pop(&self) -> Option<Bytes> {
+        let mut state = self.lock();
+        let frame = state.frames.pop_front();
+        if state.frames.is_empty() && state.frames.capacity() > 0 {
+            // Give the memory back: an idle connection keeps no queue.
+            state.frames = VecDeque::new();
+        }
+        frame
+    }
+
+    /// Waits for the next frame; `None` once closed and empty.
+    ///
+    /// Cancel safe: a frame is taken only when this returns it.
+    pub(crate) async fn pop(&self) -> Option<Bytes> {
+        loop {
+            let notified = self.ready.notified();
+            tokio::pin!(notified);
+            // Register before looking, so a push in between wakes us.
+            notified.as_mut().enable();
+            if let Some(frame) = self.try_pop() {
+                return Some(frame);
+            }
+            if self.lock().closed {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// Refuses further frames; those queued can still be taken.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_closable() {
+        let queue = OutboundQueue::new(2);
+        queue.push(Bytes::from_static(b"a")).unwrap();
+        queue.push(Bytes::from_static(b"b")).unwrap();
+        assert_eq!(queue.push(Bytes::from_static(b"c")), Err(PushError::Full));
+        queue.close();
+        assert_eq!(queue.push(Bytes::from_static(b"d")), Err(PushError::Closed));
+        assert_eq!(queue.try_pop().as_deref(), Some(&b"a"[..]));
+        assert_eq!(queue.try_pop().as_deref(), Some(&b"b"[..]));
+        assert_eq!(queue.try_pop(), None);
+    }
+
+    #[test]
+    fn an_empty_queue_holds_no_memory() {
+        let queue = OutboundQueue::new(1024);
+        for _ in 0..100 {
+            queue.push(Bytes::from_static(b"frame")).unwrap();
+        }
+        while queue.try_pop().is_some() {}
+        assert_eq!(queue.lock().frames.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn pop_waits_for_a_push() {
+        let queue = std::sync::Arc::new(OutboundQueue::new(4));
+        let waiting = tokio::spawn({
+            let queue = std::sync::Arc::clone(&queue);
+            async move { queue.pop().await }
+        });
+        tokio::task::yield_now().await;
+        queue.push(Bytes::from_static(b"late")).unwrap();
+        assert_eq!(waiting.await.unwrap().as_deref(), Some(&b"late"[..]));
+        queue.close();
+        assert_eq!(queue.pop().await, None);
+    }
+}

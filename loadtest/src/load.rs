@@ -1,0 +1,358 @@
+//! The load clients: lean chat clients that count what they receive.
+//!
+//! Each client is one socket with a reader and a writer task. The writer
+//! sends `SendChat` lines whose text starts with the send time (16 hex
+//! digits of microseconds since the run's epoch); the reader parses just
+//! enough of each `ChatBroadcast` to count it and, for the client's own
+//! lines, record the round trip in an HDR histogram. Pings are answered,
+//! so idle clients stay connected.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gamewire::wire::{self, ENVELOPE_VERSION, Frame, Hello};
+use gamewire::{ChatMessage, Message};
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// How clients send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pace {
+    /// Unthrottled, with at most this many own lines unanswered.
+    Closed { in_flight: usize },
+    /// A line every `every`, whatever comes back.
+    Open { every: Duration },
+    /// Nothing: clients only join and stay.
+    Idle,
+}
+
+/// Counters of one client, read by the progress display.
+#[derive(Debug, Default)]
+pub(crate) struct ClientCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+}
+
+/// A connected client that joined its room.
+pub(crate) struct LoadClient {
+    pub(crate) user_id: u32,
+    room_id: u32,
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    buf: BytesMut,
+}
+
+/// Connects from `source` (for spreading over 127.0.0.x addresses),
+/// handshakes and joins `room_id`.
+pub(crate) async fn connect(
+    server: SocketAddr,
+    source: Option<Ipv4Addr>,
+    room_id: u32,
+) -> anyhow::Result<LoadClient> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+    }
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.into_split();
+    let hello = Frame::<()>::Hello(Hello {
+        version: ENVELOPE_VERSION,
+        protocol: ChatMessage::PROTOCOL.name.to_owned(),
+        fingerprint: ChatMessage::PROTOCOL.fingerprint,
+        token: String::new(),
+    });
+    writer.write_all(&wire::encode_frame(&hello)?).await?;
+    writer
+        .write_all(&wire::encode_frame(&Frame::App(ChatMessage::JoinRoom {
+            room_id,
+        }))?)
+        .await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut user_id = None;
+    loop {
+        while let Some(payload) = next_payload(&mut buf) {
+            match wire::decode_payload::<Frame<ChatMessage>>(&payload)? {
+                Frame::Welcome(welcome) => user_id = Some(welcome.user_id),
+                Frame::App(ChatMessage::RoomJoined { .. }) => {
+                    let user_id = user_id.context("joined before the welcome")?;
+                    return Ok(LoadClient {
+                        user_id,
+                        room_id,
+                        reader,
+                        writer,
+                        buf,
+                    });
+                }
+                Frame::Close(close) => bail!("refused: {}", close.reason),
+                _ => {}
+            }
+        }
+        if reader.read_buf(&mut buf).await? == 0 {
+            bail!("the server closed the connection during the handshake");
+        }
+    }
+}
+
+/// The next complete payload in `buf`.
+fn next_payload(buf: &mut BytesMut) -> Option<BytesMut> {
+    if buf.len() < 4 {
+        return None;
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if buf.len() < 4 + len {
+        buf.reserve(4 + len - buf.len());
+        return None;
+    }
+    buf.advance(4);
+    Some(buf.split_to(len))
+}
+
+/// Reads one varint (bincode standard) off the front of `bytes`.
+fn varint(bytes: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = bytes.split_first()?;
+    *bytes = rest;
+    let size = match first {
+        0xfb => 2,
+        0xfc => 4,
+        0xfd => 8,
+        small => return Some(u64::from(small)),
+    };
+    if bytes.len() < size {
+        return None;
+    }
+    let mut value = [0u8; 8];
+    value[..size].copy_from_slice(&bytes[..size]);
+    *bytes = &bytes[size..];
+    Some(u64::from_le_bytes(value))
+}
+
+/// What a received payload is, as far as the load cares.
+enum Seen {
+    /// A chat line: its sender and its send stamp (microseconds).
+    Line {
+        sender: u32,
+        stamp: Option<u64>,
+    },
+    Ping(u64),
+    Other,
+}
+
+fn classify(payload: &[u8]) -> Seen {
+    let mut rest = payload;
+    match varint(&mut rest) {
+        // Frame::Ping
+        Some(2) => varint(&mut rest).map_or(Seen::Other, Seen::Ping),
+        // Frame::App, then ChatBroadcast (8): room, sender, text.
+        Some(6) if varint(&mut rest) == Some(8) => {
+            let _room = varint(&mut rest);
+            let Some(sender) = varint(&mut rest) else {
+                return Seen::Other;
+            };
+            let _len = varint(&mut rest);
+            let stamp = rest
+                .get(..16)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            Seen::Line {
+                sender: sender as u32,
+                stamp,
+            }
+        }
+        _ => Seen::Other,
+    }
+}
+
+/// The encoded `SendChat` frame for a line stamped `stamp`.
+fn line(room_id: u32, stamp: u64, padding: &str) -> Bytes {
+    let text = format!("{stamp:016x}{padding}");
+    wire::encode_frame(&Frame::App(ChatMessage::SendChat { room_id, text }))
+        .expect("a line encodes")
+}
+
+/// What a client measured.
+pub(crate) struct ClientResult {
+    pub(crate) round_trips: Histogram<u64>,
+}
+
+/// Shared switches of one run.
+pub(crate) struct RunControl {
+    pub(crate) epoch: Instant,
+    /// Cancelled when senders must stop.
+    pub(crate) stop_sending: CancellationToken,
+    /// Cancelled when clients must disconnect, after the drain.
+    pub(crate) finish: CancellationToken,
+}
+
+/// Drives one client until the run is finished.
+pub(crate) async fn drive(
+    client: LoadClient,
+    pace: Pace,
+    text_size: usize,
+    counters: Arc<ClientCounters>,
+    control: Arc<RunControl>,
+) -> anyhow::Result<ClientResult> {
+    let LoadClient {
+        user_id,
+        room_id,
+        reader,
+        mut writer,
+        buf,
+    } = client;
+    let window = Arc::new(Semaphore::new(match pace {
+        Pace::Closed { in_flight } => in_flight,
+        _ => 0,
+    }));
+    let (pongs_tx, mut pongs) = mpsc::channel::<Bytes>(8);
+    let reading = tokio::spawn(read_side(
+        reader,
+        buf,
+        user_id,
+        Arc::clone(&window),
+        pongs_tx,
+        Arc::clone(&counters),
+        control.epoch,
+    ));
+    let padding = "x".repeat(text_size.saturating_sub(16));
+    let mut out = BytesMut::new();
+    let mut ticks = match pace {
+        Pace::Open { every } => Some(tokio::time::interval(every)),
+        _ => None,
+    };
+    loop {
+        let sending = !control.stop_sending.is_cancelled();
+        match (pace, sending) {
+            (Pace::Closed { .. }, true) => {
+                tokio::select! {
+                    permit = window.acquire() => {
+                        permit?.forget();
+                        let mut lines = 1;
+                        // Send every line the window allows in one write.
+                        while let Ok(permit) = window.try_acquire() {
+                            permit.forget();
+                            lines += 1;
+                        }
+                        let stamp = control.epoch.elapsed().as_micros() as u64;
+                        for _ in 0..lines {
+                            out.put(line(room_id, stamp, &padding));
+                        }
+                        counters.sent.fetch_add(lines, Ordering::Relaxed);
+                    }
+                    Some(pong) = pongs.recv() => out.put(pong),
+                    () = control.stop_sending.cancelled() => {}
+                }
+            }
+            (Pace::Open { .. }, true) => {
+                let ticks = ticks.as_mut().expect("open loop has a ticker");
+                tokio::select! {
+                    scheduled = ticks.tick() => {
+                        // Stamp the intended send time, so a stalled
+                        // sender does not hide the delay (coordinated omission).
+                        let stamp = (scheduled.into_std() - control.epoch).as_micros() as u64;
+                        out.put(line(room_id, stamp, &padding));
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(pong) = pongs.recv() => out.put(pong),
+                    () = control.stop_sending.cancelled() => {}
+                }
+            }
+            _ => {
+                tokio::select! {
+                    Some(pong) = pongs.recv() => out.put(pong),
+                    () = control.finish.cancelled() => break,
+                }
+            }
+        }
+        if !out.is_empty() {
+            writer.write_all(&out).await?;
+            out.clear();
+        }
+    }
+    let _ = writer.shutdown().await;
+    reading.await?
+}
+
+async fn read_side(
+    mut reader: OwnedReadHalf,
+    mut buf: BytesMut,
+    user_id: u32,
+    window: Arc<Semaphore>,
+    pongs: mpsc::Sender<Bytes>,
+    counters: Arc<ClientCounters>,
+    epoch: Instant,
+) -> anyhow::Result<ClientResult> {
+    let mut round_trips = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    loop {
+        while let Some(payload) = next_payload(&mut buf) {
+            match classify(&payload) {
+                Seen::Line { sender, stamp } => {
+                    counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    if sender == user_id {
+                        window.add_permits(1);
+                        if let Some(stamp) = stamp {
+                            let now = epoch.elapsed().as_micros() as u64;
+                            round_trips.saturating_record(now.saturating_sub(stamp).max(1));
+                        }
+                    }
+                }
+                Seen::Ping(nonce) => {
+                    let pong = wire::encode_frame(&Frame::<()>::Pong { nonce })?;
+                    let _ = pongs.try_send(pong);
+                }
+                Seen::Other => {}
+            }
+        }
+        // The run ends with the writer's shutdown; the server then closes.
+        if reader.read_buf(&mut buf).await? == 0 {
+            break;
+        }
+    }
+    Ok(ClientResult { round_trips })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_follow_bincode_standard() {
+        for value in [0u64, 250, 251, 65_535, 65_536, u64::from(u32::MAX) + 1] {
+            let bytes = bincode_varint(value);
+            let mut slice = &bytes[..];
+            assert_eq!(varint(&mut slice), Some(value));
+            assert!(slice.is_empty());
+        }
+    }
+
+    fn bincode_varint(value: u64) -> Vec<u8> {
+        // Encode through the real codec: a Ping carries one u64 varint.
+        let frame = wire::encode_frame(&Frame::<()>::Ping { nonce: value }).unwrap();
+        frame[5..].to_vec()
+    }
+
+    #[test]
+    fn broadcast_lines_are_classified() {
+        let text = format!("{:016x}padding", 1234);
+        let message = ChatMessage::ChatBroadcast {
+            room_id: 3,
+            sender: 300,
+            text,
+            timestamp_ms: 1,
+        };
+        let frame = wire::encode_frame(&Frame::App(message)).unwrap();
+        match classify(&frame[4..]) {
+            Seen::Line { sender, stamp } => assert_eq!((sender, stamp), (300, Some(1234))),
+            _ => panic!("not classified as a line"),
+        }
+        let ping = wire::encode_frame(&Frame::<()>::Ping { nonce: 9 }).unwrap();
+        assert!(matches!(classify(&ping[4..]), Seen::Ping(9)));
+    }
+}

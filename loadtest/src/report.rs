@@ -1,0 +1,226 @@
+//! What a run measured, and how it is shown: text, one JSON line, and an
+//! SVG latency chart.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+
+/// The figures of one run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Figures {
+    pub(crate) server: String,
+    pub(crate) clients: usize,
+    pub(crate) room_size: usize,
+    pub(crate) seconds: f64,
+    pub(crate) sent: u64,
+    pub(crate) delivered: u64,
+    pub(crate) lost: u64,
+    pub(crate) delivered_per_second: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) p999_ms: f64,
+    pub(crate) max_ms: f64,
+    /// Server resident memory per connection, bytes, when measured.
+    pub(crate) rss_per_connection: Option<f64>,
+    /// Server CPU use during the run, in cores, when measured.
+    pub(crate) server_cpu: Option<f64>,
+}
+
+impl Figures {
+    pub(crate) fn set_latency(&mut self, histogram: &Histogram<u64>) {
+        let ms = |us: u64| us as f64 / 1000.0;
+        if histogram.is_empty() {
+            return;
+        }
+        self.p50_ms = ms(histogram.value_at_quantile(0.50));
+        self.p99_ms = ms(histogram.value_at_quantile(0.99));
+        self.p999_ms = ms(histogram.value_at_quantile(0.999));
+        self.max_ms = ms(histogram.max());
+    }
+
+    pub(crate) fn print(&self) {
+        println!("server        {}", self.server);
+        println!("sent          {} lines", self.sent);
+        println!(
+            "delivered     {} messages, {:.0}/s",
+            self.delivered, self.delivered_per_second
+        );
+        println!("lost          {} (sent × room size − delivered)", self.lost);
+        println!(
+            "round trip    p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        );
+        if let Some(rss) = self.rss_per_connection {
+            println!("server memory {:.0} bytes per connection", rss);
+        }
+        if let Some(cpu) = self.server_cpu {
+            println!("server cpu    {:.2} cores", cpu);
+        }
+    }
+
+    pub(crate) fn json(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
+        format!(
+            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{}}}",
+            self.server,
+            self.clients,
+            self.room_size,
+            self.seconds,
+            self.sent,
+            self.delivered,
+            self.lost,
+            self.delivered_per_second,
+            self.p50_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.max_ms,
+            opt(self.rss_per_connection),
+            opt(self.server_cpu),
+        )
+    }
+}
+
+/// Prints `gamewire ÷ baseline` for every figure.
+pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
+    let ratio = |a: f64, b: f64| if b == 0.0 { f64::NAN } else { a / b };
+    println!(
+        "\n{:<28} {:>14} {:>14} {:>9}",
+        "figure", "gamewire", "baseline", "ratio"
+    );
+    let row = |name: &str, a: f64, b: f64| {
+        println!("{name:<28} {a:>14.3} {b:>14.3} {:>9.3}", ratio(a, b));
+    };
+    row(
+        "delivered/s",
+        gamewire.delivered_per_second,
+        baseline.delivered_per_second,
+    );
+    row("round trip p50 (ms)", gamewire.p50_ms, baseline.p50_ms);
+    row("round trip p99 (ms)", gamewire.p99_ms, baseline.p99_ms);
+    row("round trip p99.9 (ms)", gamewire.p999_ms, baseline.p999_ms);
+    if let (Some(a), Some(b)) = (gamewire.rss_per_connection, baseline.rss_per_connection) {
+        row("memory per connection (B)", a, b);
+    }
+    if let (Some(a), Some(b)) = (gamewire.server_cpu, baseline.server_cpu) {
+        row("server cpu (cores)", a, b);
+    }
+    row("lost", gamewire.lost as f64, baseline.lost as f64);
+    println!(
+        "{{\"ratio\":{{\"delivered_per_second\":{:.3},\"p99\":{:.3},\"rss_per_connection\":{}}}}}",
+        ratio(gamewire.delivered_per_second, baseline.delivered_per_second),
+        ratio(gamewire.p99_ms, baseline.p99_ms),
+        match (gamewire.rss_per_connection, baseline.rss_per_connection) {
+            (Some(a), Some(b)) => format!("{:.3}", ratio(a, b)),
+            _ => "null".to_owned(),
+        }
+    );
+}
+
+/// An SVG chart of round-trip latency by percentile (the x axis in
+/// "nines": 0 %, 90 %, 99 %, 99.9 % …), one line per histogram.
+pub(crate) fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> String {
+    const W: f64 = 720.0;
+    const H: f64 = 400.0;
+    const PAD: f64 = 60.0;
+    const COLORS: [&str; 2] = ["#d9480f", "#1864ab"];
+    let max_nines = 4.0;
+    let max_ms = series
+        .iter()
+        .map(|(_, h)| h.max() as f64 / 1000.0)
+        .fold(0.001, f64::max);
+    let x = |q: f64| PAD + (-(1.0 - q).max(1e-4).log10() / max_nines) * (W - 2.0 * PAD);
+    let y = |ms: f64| H - PAD - ms / max_ms * (H - 2.0 * PAD);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">round-trip latency by percentile</text>",
+        W / 2.0
+    );
+    for (label, q) in [
+        ("0%", 0.0),
+        ("90%", 0.9),
+        ("99%", 0.99),
+        ("99.9%", 0.999),
+        ("99.99%", 0.9999),
+    ] {
+        let px = x(q);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{px:.1}\" y1=\"{PAD}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
+            H - PAD,
+            H - PAD + 18.0
+        );
+    }
+    for step in 0..=4 {
+        let ms = max_ms * f64::from(step) / 4.0;
+        let py = y(ms);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{PAD}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>",
+            W - PAD,
+            PAD - 6.0,
+            py + 4.0
+        );
+    }
+    for (i, (label, histogram)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let points: Vec<String> = (0..=400)
+            .map(|step| {
+                let q = 1.0 - 10f64.powf(-max_nines * f64::from(step) / 400.0);
+                let ms = histogram.value_at_quantile(q) as f64 / 1000.0;
+                format!("{:.1},{:.1}", x(q), y(ms))
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{label}</text>",
+            PAD + 10.0,
+            PAD + 16.0 + 16.0 * i as f64
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_figure() {
+        let figures = Figures {
+            server: "gamewire".into(),
+            lost: 3,
+            rss_per_connection: Some(2048.0),
+            ..Default::default()
+        };
+        let json = figures.json();
+        assert!(json.contains("\"lost\":3"), "{json}");
+        assert!(
+            json.contains("\"rss_bytes_per_connection\":2048.0"),
+            "{json}"
+        );
+        assert!(json.contains("\"server_cpu_cores\":null"), "{json}");
+    }
+
+    #[test]
+    fn svg_draws_one_line_per_series() {
+        let mut histogram = Histogram::<u64>::new(3).unwrap();
+        for us in 1..1000 {
+            histogram.record(us).unwrap();
+        }
+        let svg = latency_svg(&[("gamewire", &histogram), ("baseline", &histogram)]);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+    }
+}

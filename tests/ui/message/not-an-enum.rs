@@ -1,0 +1,8 @@
+use gamewire::prelude::*;
+
+#[message]
+pub struct Ping {
+    nonce: u64,
+}
+
+fn main() {}

@@ -77,13 +77,19 @@ pub enum Rejection {
     /// `State<T>` was asked for but the server was not given a `T`.
     #[error("state `{0}` was not provided; add it with `TcpGameService::with_state`")]
     MissingState(&'static str),
+    /// An extractor of your own refused, with this text for the sender.
+    #[error("{0}")]
+    Custom(String),
     /// `AsyncTaskScheduler` was asked for but the server runs none.
     #[error("the server runs no scheduler; set `enable_async_scheduler: true`")]
     SchedulerOff,
 }
 
 /// The input of one handler call: the message and the sender's session.
-#[doc(hidden)]
+///
+/// An extractor (a [`FromSession`] implementation) reads what it needs
+/// from here: most only look at the [`session`](Self::session); the payload
+/// types `#[message]` generates take the message itself.
 #[derive(Debug)]
 pub struct HandlerContext<M> {
     message: Option<M>,
@@ -104,6 +110,10 @@ impl<M: Message> HandlerContext<M> {
     }
 
     /// Moves the message out; the payload extractor calls this once.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::PayloadMismatch`] when the message was already taken.
     pub fn take_message(&mut self) -> Result<M, Rejection> {
         self.message
             .take()

@@ -45,6 +45,7 @@
 extern crate self as gamewire;
 
 mod auth;
+pub mod bench;
 pub mod chat;
 pub mod client;
 mod config;

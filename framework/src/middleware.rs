@@ -110,7 +110,7 @@ impl Default for LoggingMiddleware {
 impl<M: Message> MessageMiddleware<M> for LoggingMiddleware {
     async fn before_process(&self, user_id: u32, message: &mut M) -> Result<bool, MiddlewareError> {
         if self.enabled {
-            tracing::info!(user_id, ?message, "processing message");
+            tracing::info!(user_id, msg = ?message, "processing message");
         }
         Ok(true)
     }

@@ -18,7 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-const QUEUE: usize = 1024;
 const MAX_FRAME: usize = 64 * 1024;
 
 type Member = (u32, mpsc::Sender<Bytes>);
@@ -29,8 +28,9 @@ struct State {
     next_id: AtomicU32,
 }
 
-/// Serves the chat on `listener` forever.
-pub(crate) async fn serve(listener: TcpListener) {
+/// Serves the chat on `listener` forever, with `queue` frames of room per
+/// connection.
+pub(crate) async fn serve(listener: TcpListener, queue: usize) {
     let state = Arc::new(State::default());
     loop {
         let Ok((socket, _)) = listener.accept().await else {
@@ -38,7 +38,7 @@ pub(crate) async fn serve(listener: TcpListener) {
         };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let _ = connection(socket, state).await;
+            let _ = connection(socket, state, queue).await;
         });
     }
 }
@@ -53,7 +53,7 @@ fn encode(message: &ChatMessage) -> Bytes {
     wire::encode_frame(&Frame::App(message)).expect("chat messages encode")
 }
 
-async fn connection(socket: TcpStream, state: Arc<State>) -> anyhow::Result<()> {
+async fn connection(socket: TcpStream, state: Arc<State>, queue: usize) -> anyhow::Result<()> {
     socket.set_nodelay(true)?;
     let (mut reader, mut writer) = socket.into_split();
     let splitter = FrameSplitter::new(MAX_FRAME);
@@ -81,7 +81,7 @@ async fn connection(socket: TcpStream, state: Arc<State>) -> anyhow::Result<()> 
     });
     writer.write_all(&wire::encode_frame(&welcome)?).await?;
 
-    let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(queue);
     let writing = tokio::spawn(async move {
         let mut out = BytesMut::new();
         while let Some(first) = rx.recv().await {

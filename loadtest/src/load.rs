@@ -192,10 +192,12 @@ pub(crate) struct RunControl {
     pub(crate) finish: CancellationToken,
 }
 
-/// Drives one client until the run is finished.
+/// Drives one client until the run is finished. `phase`, from 0 to 1, is
+/// where in the sending period an open-loop client starts.
 pub(crate) async fn drive(
     client: LoadClient,
     pace: Pace,
+    phase: f64,
     text_size: usize,
     counters: Arc<ClientCounters>,
     control: Arc<RunControl>,
@@ -224,7 +226,12 @@ pub(crate) async fn drive(
     let padding = "x".repeat(text_size.saturating_sub(16));
     let mut out = BytesMut::new();
     let mut ticks = match pace {
-        Pace::Open { every } => Some(tokio::time::interval(every)),
+        // Clients start at spread-out phases of the period, as independent
+        // players would; in step, they would send in bursts.
+        Pace::Open { every } => Some(tokio::time::interval_at(
+            tokio::time::Instant::now() + every.mul_f64(phase),
+            every,
+        )),
         _ => None,
     };
     loop {
@@ -253,10 +260,13 @@ pub(crate) async fn drive(
             (Pace::Open { .. }, true) => {
                 let ticks = ticks.as_mut().expect("open loop has a ticker");
                 tokio::select! {
-                    scheduled = ticks.tick() => {
-                        // Stamp the intended send time, so a stalled
-                        // sender does not hide the delay (coordinated omission).
-                        let stamp = (scheduled.into_std() - control.epoch).as_micros() as u64;
+                    _ = ticks.tick() => {
+                        // Stamped when sent. The tick itself fires up to a
+                        // timer tick (1 ms) after its deadline; stamping the
+                        // deadline would add that to every round trip. The
+                        // sender never waits for replies, so a slow server
+                        // cannot delay it (no coordinated omission).
+                        let stamp = control.epoch.elapsed().as_micros() as u64;
                         out.put(line(room_id, stamp, &padding));
                         counters.sent.fetch_add(1, Ordering::Relaxed);
                     }

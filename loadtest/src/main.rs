@@ -15,8 +15,8 @@
 //! ```
 //!
 //! Modes: closed loop (default: unthrottled, `--in-flight` unanswered lines
-//! per client), open loop (`--rate` lines per second per client, latency
-//! measured from the intended send time), idle (`--idle`: clients join and
+//! per client), open loop (`--rate` lines per second per client, at
+//! spread-out phases), idle (`--idle`: clients join and
 //! stay; the figure is server memory per connection).
 //!
 //! Each client is one socket. A process may open only so many files
@@ -42,6 +42,7 @@ mod baseline;
 mod load;
 mod procfs;
 mod report;
+mod syscalls;
 
 use load::{ClientCounters, Pace, RunControl};
 use report::Figures;
@@ -74,6 +75,22 @@ enum Command {
         /// Where to listen; the actual address is printed.
         #[arg(long, default_value = "127.0.0.1:0")]
         address: SocketAddr,
+        /// Frames each connection's outbound queue holds.
+        #[arg(long, default_value_t = DEFAULT_QUEUE)]
+        queue: usize,
+    },
+    /// Run the original guide's `run_message_processing_benchmark` (one
+    /// client per room, one line in flight each, in this process).
+    Bench {
+        /// Lines each client sends.
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+        /// Clients.
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Time limit.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
     },
     /// Start each server as a child process, load both with the same
     /// workload, and print gamewire ÷ baseline for every figure.
@@ -82,6 +99,11 @@ enum Command {
         workload: Workload,
     },
 }
+
+/// Outbound queue of both servers under load: the load generator shares
+/// the machine, so a client can fall behind for a moment; a short queue
+/// would turn that into a disconnect (gamewire) or drops (baseline).
+const DEFAULT_QUEUE: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ServerKind {
@@ -175,7 +197,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { kind, address } => serve(kind, address).await,
+            Command::Serve {
+                kind,
+                address,
+                queue,
+            } => serve(kind, address, queue).await,
             Command::Run {
                 address,
                 server_pid,
@@ -192,11 +218,34 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Compare { workload } => compare(&workload).await,
+            Command::Bench {
+                messages,
+                connections,
+                duration,
+            } => {
+                let result = gamewire::bench::run_message_processing_benchmark(
+                    messages,
+                    connections,
+                    duration,
+                )
+                .await?;
+                println!("Messages/sec: {:.0}", result.messages_per_second);
+                println!("Average latency: {:.3}ms", result.avg_latency_ms);
+                println!(
+                    "p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms; {} of {} lines back",
+                    result.p50_latency_ms,
+                    result.p99_latency_ms,
+                    result.p999_latency_ms,
+                    result.messages_received,
+                    result.messages_sent
+                );
+                Ok(())
+            }
         }
     })
 }
 
-async fn serve(kind: ServerKind, address: SocketAddr) -> anyhow::Result<()> {
+async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("listening on {}", listener.local_addr()?);
     match kind {
@@ -204,6 +253,7 @@ async fn serve(kind: ServerKind, address: SocketAddr) -> anyhow::Result<()> {
             let config = gamewire::TcpServerConfig {
                 bind_address: address.to_string(),
                 max_connections: 1_000_000,
+                outbound_queue_capacity: queue,
                 ..Default::default()
             };
             gamewire::TcpGameService::with_config(config)
@@ -211,7 +261,7 @@ async fn serve(kind: ServerKind, address: SocketAddr) -> anyhow::Result<()> {
                 .serve(listener)
                 .await?;
         }
-        ServerKind::Baseline => baseline::serve(listener).await,
+        ServerKind::Baseline => baseline::serve(listener, queue).await,
     }
     Ok(())
 }
@@ -279,10 +329,12 @@ async fn run(
     });
     let counters: Vec<Arc<ClientCounters>> = (0..clients.len()).map(|_| Arc::default()).collect();
     let mut tasks = Vec::with_capacity(clients.len());
-    for (client, counter) in clients.into_iter().zip(&counters) {
+    let count = clients.len() as f64;
+    for (index, (client, counter)) in clients.into_iter().zip(&counters).enumerate() {
         tasks.push(tokio::spawn(load::drive(
             client,
             workload.pace(),
+            index as f64 / count,
             workload.text_size,
             Arc::clone(counter),
             Arc::clone(&control),
@@ -292,6 +344,11 @@ async fn run(
     let delivered = |c: &ClientCounters| c.delivered.load(Ordering::Relaxed);
     let sent = |c: &ClientCounters| c.sent.load(Ordering::Relaxed);
 
+    // Count the server's send syscalls over the run, when perf can.
+    let sends = match (server_pid, workload.idle) {
+        (Some(pid), false) => Some(tokio::spawn(syscalls::count_sends(pid, workload.duration))),
+        _ => None,
+    };
     let start = Instant::now();
     let mut last = 0;
     while start.elapsed() < workload.duration {
@@ -330,6 +387,10 @@ async fn run(
         }
     }
 
+    let send_syscalls = match sends {
+        Some(task) => task.await.ok().flatten(),
+        None => None,
+    };
     let sent = total(sent);
     let delivered = total(delivered);
     let mut figures = Figures {
@@ -347,6 +408,8 @@ async fn run(
             }
             _ => None,
         },
+        send_syscalls_per_delivered: send_syscalls
+            .map(|calls| calls as f64 / delivered_in_run.max(1) as f64),
         server_cpu: match (cpu_before, cpu_after) {
             (Some(before), Some(after)) => {
                 Some((after - before).as_secs_f64() / elapsed.as_secs_f64())
@@ -473,7 +536,7 @@ mod tests {
                             .serve(listener)
                             .await;
                     }
-                    ServerKind::Baseline => baseline::serve(listener).await,
+                    ServerKind::Baseline => baseline::serve(listener, DEFAULT_QUEUE).await,
                 }
             });
             let (figures, histogram) = run(address, None, &workload, kind.name()).await.unwrap();

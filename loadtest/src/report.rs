@@ -24,6 +24,8 @@ pub(crate) struct Figures {
     pub(crate) rss_per_connection: Option<f64>,
     /// Server CPU use during the run, in cores, when measured.
     pub(crate) server_cpu: Option<f64>,
+    /// Server send syscalls per delivered message, when perf could count.
+    pub(crate) send_syscalls_per_delivered: Option<f64>,
 }
 
 impl Figures {
@@ -56,12 +58,16 @@ impl Figures {
         if let Some(cpu) = self.server_cpu {
             println!("server cpu    {:.2} cores", cpu);
         }
+        if let Some(calls) = self.send_syscalls_per_delivered {
+            println!("send syscalls {calls:.4} per delivered message");
+        }
     }
 
     pub(crate) fn json(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
+        let fine = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.5}"));
         format!(
-            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{}}}",
+            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{},\"send_syscalls_per_delivered\":{}}}",
             self.server,
             self.clients,
             self.room_size,
@@ -76,6 +82,7 @@ impl Figures {
             self.max_ms,
             opt(self.rss_per_connection),
             opt(self.server_cpu),
+            fine(self.send_syscalls_per_delivered),
         )
     }
 }
@@ -104,6 +111,12 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
     if let (Some(a), Some(b)) = (gamewire.server_cpu, baseline.server_cpu) {
         row("server cpu (cores)", a, b);
     }
+    if let (Some(a), Some(b)) = (
+        gamewire.send_syscalls_per_delivered,
+        baseline.send_syscalls_per_delivered,
+    ) {
+        row("send syscalls / delivered", a, b);
+    }
     row("lost", gamewire.lost as f64, baseline.lost as f64);
     println!(
         "{{\"ratio\":{{\"delivered_per_second\":{:.3},\"p99\":{:.3},\"rss_per_connection\":{}}}}}",
@@ -122,13 +135,15 @@ pub(crate) fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 400.0;
     const PAD: f64 = 60.0;
+    /// Room for the latency labels on the left.
+    const LEFT: f64 = 90.0;
     const COLORS: [&str; 2] = ["#d9480f", "#1864ab"];
     let max_nines = 4.0;
     let max_ms = series
         .iter()
         .map(|(_, h)| h.max() as f64 / 1000.0)
         .fold(0.001, f64::max);
-    let x = |q: f64| PAD + (-(1.0 - q).max(1e-4).log10() / max_nines) * (W - 2.0 * PAD);
+    let x = |q: f64| LEFT + (-(1.0 - q).max(1e-4).log10() / max_nines) * (W - LEFT - PAD);
     let y = |ms: f64| H - PAD - ms / max_ms * (H - 2.0 * PAD);
     let mut svg = String::new();
     let _ = writeln!(
@@ -161,9 +176,9 @@ pub(crate) fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> String {
         let py = y(ms);
         let _ = writeln!(
             svg,
-            "<line x1=\"{PAD}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>",
+            "<line x1=\"{LEFT}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>",
             W - PAD,
-            PAD - 6.0,
+            LEFT - 6.0,
             py + 4.0
         );
     }
@@ -184,7 +199,7 @@ pub(crate) fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> String {
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{label}</text>",
-            PAD + 10.0,
+            LEFT + 10.0,
             PAD + 16.0 + 16.0 * i as f64
         );
     }

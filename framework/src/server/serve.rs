@@ -46,11 +46,12 @@ pub(crate) fn serve_protocol<M: Message>(
         let runtime = Arc::new(build_runtime::<M>(&service)?);
         let shared = &runtime.shared;
         shared.connections.set_protocol::<M>();
-        tracing::info!(
-            protocol = M::PROTOCOL.name,
-            address = ?service.local_addr(),
-            "gamewire server listening"
-        );
+        match service.local_addr() {
+            Some(address) => {
+                tracing::info!(protocol = M::PROTOCOL.name, %address, "gamewire server listening")
+            }
+            None => tracing::info!(protocol = M::PROTOCOL.name, "gamewire server listening"),
+        }
         runtime.tracker.spawn(Arc::clone(&shared.heartbeat).run(
             shared.rooms.clone(),
             runtime.config.room_cleanup_interval,

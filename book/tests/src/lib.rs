@@ -1,0 +1,16 @@
+//! The book's chapters as doctests: every Rust snippet that is not an
+//! include of a tested example is compiled here, and run unless marked
+//! `no_run` (`mdbook test` cannot link external crates, rust-lang/mdBook#394).
+#![doc(test(attr(deny(warnings), allow(dead_code))))]
+
+#[doc = include_str!("../../src/guides/performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("../../src/guides/monitoring.md")]
+pub mod monitoring {}
+
+#[doc = include_str!("../../src/guides/benchmarking.md")]
+pub mod benchmarking {}
+
+#[doc = include_str!("../../src/reference/configuration.md")]
+pub mod configuration {}

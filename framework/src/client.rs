@@ -169,6 +169,24 @@ impl<M: Message> ClientSender<M> {
             .await
     }
 
+    /// Queues `message` stamped with the current time, so the server records
+    /// its end-to-end latency (see [`Frame::Stamped`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Disconnected`] when the connection is gone.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn send_stamped(&self, message: &M) -> Result<(), ClientError> {
+        let frame = Frame::Stamped {
+            sent_at_us: wire::unix_micros(),
+            message,
+        };
+        self.send_frame(wire::encode_frame(&frame)?).await
+    }
+
     /// Queues an already encoded frame (length prefix included).
     ///
     /// # Errors
@@ -299,6 +317,20 @@ impl<M: Message> Client<M> {
     /// Cancel safe.
     pub async fn send(&self, message: &M) -> Result<(), ClientError> {
         self.sender.send(message).await
+    }
+
+    /// Sends `message` stamped with the current time; see
+    /// [`ClientSender::send_stamped`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Disconnected`] when the connection is gone.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn send_stamped(&self, message: &M) -> Result<(), ClientError> {
+        self.sender.send_stamped(message).await
     }
 
     /// The next thing the server sent; `None` once the connection is over

@@ -148,6 +148,11 @@ impl<M: Message> MessageService<M> {
         })
     }
 
+    /// The monitor that records this service's latencies, when monitoring is on.
+    pub(crate) fn monitor(&self) -> Option<&PerformanceMonitor> {
+        self.monitor.as_ref()
+    }
+
     /// Runs one message from `session`, read off the socket at `read_at`,
     /// through the middleware chain and its handler. `None` means a
     /// middleware stopped it: nothing to reply.

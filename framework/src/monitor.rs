@@ -123,6 +123,7 @@ struct Rates {
 struct Inner {
     handler_time: ShardedHistogram,
     queue_time: ShardedHistogram,
+    end_to_end: ShardedHistogram,
     rates: Rates,
     started: Instant,
 }
@@ -156,6 +157,7 @@ impl PerformanceMonitor {
             inner: Arc::new(Inner {
                 handler_time: ShardedHistogram::new(),
                 queue_time: ShardedHistogram::new(),
+                end_to_end: ShardedHistogram::new(),
                 rates: Rates::default(),
                 started: Instant::now(),
             }),
@@ -166,6 +168,19 @@ impl PerformanceMonitor {
     pub fn record_message(&self, user_id: u32, queued: Duration, handler: Duration) {
         self.inner.queue_time.record(user_id, queued);
         self.inner.handler_time.record(user_id, handler);
+    }
+
+    /// Records the end-to-end time of a message the client stamped
+    /// ([`Frame::Stamped`](crate::wire::Frame::Stamped)): from its send time
+    /// to the end of its handler. Meaningful when client and server clocks
+    /// agree (the same machine, or synchronized clocks).
+    pub fn record_end_to_end(&self, user_id: u32, elapsed: Duration) {
+        self.inner.end_to_end.record(user_id, elapsed);
+    }
+
+    /// Percentiles of the end-to-end time of stamped messages.
+    pub fn end_to_end_latency(&self) -> LatencySummary {
+        self.inner.end_to_end.summary()
     }
 
     /// Messages handled since the server started.
@@ -229,6 +244,8 @@ pub struct ServerStats {
     pub handler_latency: LatencySummary,
     /// Time-queued percentiles.
     pub queue_latency: LatencySummary,
+    /// Client stamp to end of handler, for stamped messages.
+    pub end_to_end_latency: LatencySummary,
     /// Whether read buffers come from the memory pool.
     pub enhanced_memory_pool_enabled: bool,
     /// Whether the task scheduler runs.
@@ -257,6 +274,7 @@ impl ServerStats {
             bytes_out_per_second: monitor.rate(|r| &r.bytes_out),
             handler_latency: monitor.handler_latency(),
             queue_latency: monitor.queue_latency(),
+            end_to_end_latency: monitor.end_to_end_latency(),
             enhanced_memory_pool_enabled,
             async_scheduler_enabled,
             performance_monitor_enabled,
@@ -282,6 +300,7 @@ impl fmt::Display for ServerStats {
         )?;
         writeln!(f, "handler time:  {}", self.handler_latency)?;
         writeln!(f, "time queued:   {}", self.queue_latency)?;
+        writeln!(f, "end to end:    {}", self.end_to_end_latency)?;
         write!(
             f,
             "memory pool:   {}, scheduler: {}, monitor: {}",

@@ -31,7 +31,8 @@ fn bincode_config() -> impl bincode::config::Config {
 ///
 /// The variant index is the first byte of every payload: `0` hello, `1`
 /// welcome, `2` ping, `3` pong, `4` error, `5` close, `6` application
-/// message. The order is part of the wire protocol and never changes.
+/// message, `7` stamped application message. The order is part of the wire
+/// protocol and never changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Frame<M> {
     /// Client → server, first frame of a connection.
@@ -56,6 +57,23 @@ pub enum Frame<M> {
     Close(CloseFrame),
     /// Either way: a message of the protocol enum.
     App(M),
+    /// Client → server: a message with the time the client sent it, in
+    /// microseconds since the Unix epoch. The server handles it as
+    /// [`Frame::App`] and records the time from the stamp to the end of the
+    /// handler as end-to-end latency.
+    Stamped {
+        /// When the client sent it.
+        sent_at_us: u64,
+        /// The message.
+        message: M,
+    },
+}
+
+/// Microseconds since the Unix epoch, the clock of [`Frame::Stamped`].
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The handshake a client opens with.

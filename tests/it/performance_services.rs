@@ -143,3 +143,34 @@ async fn without_the_scheduler_scheduling_is_refused() {
     assert_eq!(refused, Err(gamewire::SchedulerError::ShutDown));
     assert!(service.get_scheduler_performance_report().await.is_none());
 }
+
+#[tokio::test]
+async fn stamped_messages_give_end_to_end_latency() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    for n in 0..20 {
+        client
+            .send_stamped(&TestMessage::Echo {
+                text: n.to_string(),
+            })
+            .await
+            .unwrap();
+        let reply = within(client.next_message()).await.unwrap();
+        assert_eq!(
+            reply,
+            TestMessage::Echoed {
+                text: n.to_string()
+            }
+        );
+    }
+    // Unstamped messages are handled the same, and not counted.
+    within(client.request(&TestMessage::Count, |_| true))
+        .await
+        .unwrap();
+    let stats = service.get_server_stats().await;
+    assert_eq!(stats.end_to_end_latency.count, 20);
+    assert_eq!(stats.handler_latency.count, 21);
+    assert!(stats.end_to_end_latency.p50_us <= stats.end_to_end_latency.max_us);
+    service.shutdown().await;
+}

@@ -191,7 +191,7 @@ impl TcpGameService {
     }
 
     /// Makes `value` available to handlers as `State<T>` and through
-    /// [`Session::state`].
+    /// [`Session::state`](crate::Session::state).
     pub fn with_state<T: Send + Sync + 'static>(self, value: T) -> Self {
         self.with_shared_state(Arc::new(value))
     }

@@ -443,8 +443,12 @@ async fn handle_frame<M: Message>(
 ) -> bool {
     let connection = session.connection();
     connection.record_in(payload.len() + wire::LENGTH_PREFIX_LEN);
-    let message = match wire::decode_payload::<Frame<M>>(payload) {
-        Ok(Frame::App(message)) => message,
+    let (message, stamp) = match wire::decode_payload::<Frame<M>>(payload) {
+        Ok(Frame::App(message)) => (message, None),
+        Ok(Frame::Stamped {
+            sent_at_us,
+            message,
+        }) => (message, Some(sent_at_us)),
         Ok(Frame::Ping { nonce }) => {
             if let Ok(pong) = wire::encode_frame(&Frame::<()>::Pong { nonce }) {
                 let _ = connection.send_frame(pong, true);
@@ -487,7 +491,12 @@ async fn handle_frame<M: Message>(
             ),
         );
     }
-    match runtime.messages.process(session, message, read_at).await {
+    let outcome = runtime.messages.process(session, message, read_at).await;
+    if let (Some(sent_at_us), Some(monitor)) = (stamp, runtime.messages.monitor()) {
+        let micros = wire::unix_micros().saturating_sub(sent_at_us);
+        monitor.record_end_to_end(session.user_id(), std::time::Duration::from_micros(micros));
+    }
+    match outcome {
         None | Some(Ok(None)) => {}
         Some(Ok(Some(reply))) => {
             if let Err(error) = session.send(&reply) {

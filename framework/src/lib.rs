@@ -87,7 +87,7 @@ pub use crate::scheduler::{
     AsyncTaskScheduler, PriorityStats, SchedulerConfig, SchedulerError, SchedulerStats,
     TaskPriority,
 };
-pub use crate::server::{ServerError, TcpGameService};
+pub use crate::server::{Disconnect, ServerError, TcpGameService};
 pub use crate::session::{Session, State, UserId};
 
 /// The names most servers need, in one `use`.

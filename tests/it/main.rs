@@ -9,6 +9,7 @@ mod book;
 mod build_checks;
 mod chat_room_broadcast;
 mod connection_send_to_user;
+mod disconnect_hook;
 mod docs;
 mod frame_limits;
 mod handler_errors;

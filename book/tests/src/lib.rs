@@ -3,6 +3,12 @@
 //! `no_run` (`mdbook test` cannot link external crates, rust-lang/mdBook#394).
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
+#[doc = include_str!("../../src/guides/core-components.md")]
+pub mod core_components {}
+
+#[doc = include_str!("../../src/guides/extending.md")]
+pub mod extending {}
+
 #[doc = include_str!("../../src/guides/performance.md")]
 pub mod performance {}
 
@@ -12,5 +18,11 @@ pub mod monitoring {}
 #[doc = include_str!("../../src/guides/benchmarking.md")]
 pub mod benchmarking {}
 
+#[doc = include_str!("../../src/guides/best-practices.md")]
+pub mod best_practices {}
+
 #[doc = include_str!("../../src/reference/configuration.md")]
 pub mod configuration {}
+
+#[doc = include_str!("../../src/reference/macros.md")]
+pub mod macros {}

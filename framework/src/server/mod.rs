@@ -84,6 +84,26 @@ pub enum ServerError {
     AlreadyStarted,
 }
 
+/// A hook run when a session ends.
+pub(crate) type DisconnectHook = Arc<dyn Fn(&Disconnect) + Send + Sync>;
+
+/// A session that ended, as [`TcpGameService::on_disconnect`] hooks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Disconnect {
+    /// The session's user id.
+    pub user_id: u32,
+    /// The client's address.
+    pub peer_addr: SocketAddr,
+    /// The rooms the user was in, and has left.
+    pub rooms: Vec<u32>,
+    /// Why the server closed the connection; `None` when the client went
+    /// away (closed its socket or sent a close frame).
+    pub reason: Option<crate::wire::CloseFrame>,
+    /// Time from the handshake to the end.
+    pub connected_for: std::time::Duration,
+}
+
 /// What every clone of one server shares.
 #[derive(Debug)]
 struct Shared {
@@ -134,6 +154,7 @@ pub struct TcpGameService {
     /// chosen at start.
     middleware: Vec<(&'static str, Arc<dyn Any + Send + Sync>)>,
     authenticator: Arc<dyn Authenticator>,
+    disconnect_hooks: Vec<DisconnectHook>,
     protocol: Option<ProtocolFns>,
     shared: Arc<Shared>,
 }
@@ -166,6 +187,7 @@ impl TcpGameService {
             state: StateMap::default(),
             middleware: Vec::new(),
             authenticator: Arc::new(AnonymousAuthenticator::new()),
+            disconnect_hooks: Vec::new(),
             protocol: None,
             shared: Arc::new(Shared {
                 chat: ChatRoomMessageHandler::new(rooms.clone(), connections.clone()),
@@ -217,6 +239,26 @@ impl TcpGameService {
             location: None,
         };
         self.middleware.push((M::PROTOCOL.name, Arc::new(ordered)));
+        self
+    }
+
+    /// Calls `hook` whenever a session ends, after it left its rooms: to
+    /// clean up per-player state of your own. Hooks run on the ending
+    /// session's task, in the order added; keep them short (spawn a task
+    /// for slow work). A panicking hook is logged and does not affect the
+    /// server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gamewire::TcpGameService;
+    ///
+    /// let _server = TcpGameService::with_default_config().on_disconnect(|gone| {
+    ///     println!("user {} left rooms {:?} ({:?})", gone.user_id, gone.rooms, gone.reason);
+    /// });
+    /// ```
+    pub fn on_disconnect(mut self, hook: impl Fn(&Disconnect) + Send + Sync + 'static) -> Self {
+        self.disconnect_hooks.push(Arc::new(hook));
         self
     }
 

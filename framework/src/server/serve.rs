@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ServeFuture, Shared, TcpGameService};
+use super::{Disconnect, DisconnectHook, ServeFuture, Shared, TcpGameService};
 use crate::auth::Authenticator;
 use crate::config::TcpServerConfig;
 use crate::connection::{Connection, run_writer};
@@ -32,6 +32,7 @@ struct Runtime<M: Message> {
     services: Arc<Services>,
     messages: MessageService<M>,
     authenticator: Arc<dyn Authenticator>,
+    disconnect_hooks: Vec<DisconnectHook>,
     force: CancellationToken,
     tracker: TaskTracker,
     shared: Arc<Shared>,
@@ -107,6 +108,7 @@ fn build_runtime<M: Message>(service: &TcpGameService) -> Result<Runtime<M>, Bui
         config: Arc::clone(&service.config),
         services,
         authenticator: Arc::clone(&service.authenticator),
+        disconnect_hooks: service.disconnect_hooks.clone(),
         force: shared.force.clone(),
         tracker: TaskTracker::new(),
         shared,
@@ -562,7 +564,8 @@ fn end_session<M: Message>(runtime: &Runtime<M>, connection: &Arc<Connection>) {
     let user_id = connection.user_id;
     let shared = &runtime.shared;
     shared.connections.unregister(connection);
-    for room_id in shared.rooms.leave_all_rooms(user_id) {
+    let rooms = shared.rooms.leave_all_rooms(user_id);
+    for &room_id in &rooms {
         if let Some(notice) = connection
             .leave_notice
             .get()
@@ -571,8 +574,26 @@ fn end_session<M: Message>(runtime: &Runtime<M>, connection: &Arc<Connection>) {
             let _ = shared.rooms.broadcast_frame(room_id, notice, false, None);
         }
     }
+    // The reason is read before the quiet close, which sets none.
+    let reason = connection.close_reason().0.cloned();
     connection.close_quietly();
     tracing::debug!(user_id, "session ended");
+    if runtime.disconnect_hooks.is_empty() {
+        return;
+    }
+    let gone = Disconnect {
+        user_id,
+        peer_addr: connection.peer_addr,
+        rooms,
+        reason,
+        connected_for: connection.connected_at.elapsed(),
+    };
+    for hook in &runtime.disconnect_hooks {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&gone)));
+        if ran.is_err() {
+            tracing::error!(user_id, "an on_disconnect hook panicked");
+        }
+    }
 }
 
 #[cfg(test)]

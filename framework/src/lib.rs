@@ -65,7 +65,7 @@ pub mod simd;
 pub mod wire;
 
 pub use async_trait::async_trait;
-pub use gamewire_macros::{handler, message, middleware};
+pub use gamewire_macros::{handler, message, middleware, payload};
 
 pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};
 pub use crate::chat::{ChatMessage, ChatRoomMessageHandler};
@@ -95,7 +95,7 @@ pub mod prelude {
     pub use crate::{
         ChatRoomMessageHandler, ConnectionService, LoggingMiddleware, Message, MessageMiddleware,
         RoomConnectionService, Session, State, TcpGameService, TcpServerConfig, UserId, handler,
-        message, middleware,
+        message, middleware, payload,
     };
 }
 

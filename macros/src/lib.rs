@@ -20,6 +20,7 @@ mod kw;
 mod message;
 mod middleware;
 mod paths;
+mod payload;
 mod sig;
 
 /// Declares a protocol: an enum whose variants are the messages exchanged
@@ -194,5 +195,38 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = middleware::expand(args.into(), item.into());
     diag::debug_dump("middleware", &expanded);
+    expanded.into()
+}
+
+/// Makes a struct or enum of yours usable inside messages.
+///
+/// A field of a `#[message]` variant must be serializable, `Debug` and
+/// `Clone`. `#[payload]` derives `Serialize` and `Deserialize` through
+/// gamewire's own serde, so your crate needs no `serde` dependency, and
+/// derives `Debug` and `Clone` when the item does not already.
+///
+/// # Examples
+///
+/// ```ignore
+/// use gamewire::prelude::*;
+///
+/// #[payload]
+/// #[derive(PartialEq)]
+/// pub struct Position { pub x: i32, pub y: i32 }
+///
+/// #[message]
+/// pub enum GameMessage {
+///     Move { to: Position },
+/// }
+/// ```
+///
+/// # Errors
+///
+/// A compile error when it is not on a `struct` or an `enum`, or is given
+/// arguments.
+#[proc_macro_attribute]
+pub fn payload(args: TokenStream, item: TokenStream) -> TokenStream {
+    let expanded = payload::expand(args.into(), item.into());
+    diag::debug_dump("payload", &expanded);
     expanded.into()
 }

@@ -26,3 +26,6 @@ pub mod configuration {}
 
 #[doc = include_str!("../../src/reference/macros.md")]
 pub mod macros {}
+
+#[doc = include_str!("../../src/tutorial/02-protocol.md")]
+pub mod tutorial_02_protocol {}

@@ -511,7 +511,10 @@ async fn handle_frame<M: Message>(
                 counters.handler_panics.fetch_add(1, Ordering::Relaxed);
             } else {
                 counters.handler_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(user_id = session.user_id(), %error, "handler error");
+                // Debug, not warn: a refused move is routine in a game, and
+                // the sender already got the error frame; the count is in
+                // the connection stats.
+                tracing::debug!(user_id = session.user_id(), %error, "handler error");
             }
             send_error(connection, error.code, error.to_string());
         }

@@ -13,6 +13,7 @@ mod disconnect_hook;
 mod docs;
 mod frame_limits;
 mod handler_errors;
+mod handshake_authenticator;
 mod handshake_mismatch;
 mod heartbeat_reaps_silent_peer;
 mod middleware_chain;

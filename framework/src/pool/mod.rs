@@ -430,4 +430,71 @@ mod tests {
         assert!(report.contains("1 misses"), "{report}");
         assert!(report.contains("retained:  256 bytes"), "{report}");
     }
+
+    /// The pool against a model of its counters, for random sequences of
+    /// takes and returns (STYLE rule 20's differential check, with
+    /// proptest).
+    mod differential {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Take(usize),
+            Give(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0usize..(MAX_CLASS + 1024)).prop_map(Op::Take),
+                any::<usize>().prop_map(Op::Give),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn counters_match_the_model(ops in prop::collection::vec(op(), 0..200), cap_kib in 0usize..256) {
+                let cap = cap_kib * 1024;
+                let pool = EnhancedMemoryPool::new(MemoryPoolConfig {
+                    max_retained_bytes: cap,
+                    max_buffers_per_shard: 8,
+                });
+                let mut held: Vec<PooledBuffer> = Vec::new();
+                let (mut served, mut oversized) = (0u64, 0u64);
+                for op in ops {
+                    match op {
+                        Op::Take(size) => match pool.allocate_buffer(size) {
+                            Some(mut buffer) => {
+                                prop_assert!(size <= MAX_CLASS);
+                                prop_assert!(buffer.capacity() >= size);
+                                prop_assert!(buffer.is_empty(), "a reused buffer comes back empty");
+                                buffer.extend_from_slice(&[1, 2, 3]);
+                                served += 1;
+                                held.push(buffer);
+                            }
+                            None => {
+                                prop_assert!(size > MAX_CLASS);
+                                oversized += 1;
+                            }
+                        },
+                        Op::Give(index) if !held.is_empty() => {
+                            let buffer = held.swap_remove(index % held.len());
+                            pool.deallocate_buffer(buffer);
+                        }
+                        Op::Give(_) => {}
+                    }
+                    let stats = pool.stats();
+                    prop_assert_eq!(stats.in_use, held.len() as u64);
+                    prop_assert_eq!(stats.hits + stats.misses, served);
+                    prop_assert_eq!(stats.oversized, oversized);
+                    prop_assert!(stats.retained_bytes <= cap);
+                }
+                drop(held);
+                let stats = pool.stats();
+                prop_assert_eq!(stats.in_use, 0);
+                prop_assert_eq!(stats.returned + stats.discarded, served);
+            }
+        }
+    }
 }

@@ -54,7 +54,8 @@ pub struct TcpServerConfig {
     /// Time a new connection has to send its handshake.
     pub handshake_timeout: Duration,
     /// On shutdown, time given to deliver what is already queued before
-    /// connections are dropped.
+    /// connections are dropped; handlers still running then are dropped at
+    /// their next `.await`.
     pub drain_timeout: Duration,
     /// Undecodable or unknown messages tolerated from one connection before
     /// it is closed (`TooManyErrors`). Each one gets an error frame.

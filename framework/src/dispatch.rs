@@ -166,8 +166,15 @@ impl<M: Message> MessageService<M> {
             return Some(self.call(session, message, read_at).await);
         }
         // Boxed: sessions without middleware, the common case, then carry
-        // none of the chain's state in their task.
-        Box::pin(self.process_with_middleware(session, message, read_at)).await
+        // none of the chain's state in their task. A panicking middleware
+        // is contained like a panicking handler: it is a bug in one
+        // message's path, not a reason to end the session.
+        let variant = message.variant().name;
+        let chain = Box::pin(self.process_with_middleware(session, message, read_at));
+        match CatchUnwind(chain).await {
+            Ok(reply) => reply,
+            Err(panic) => Some(Err(panicked(session, variant, &*panic, "a middleware"))),
+        }
     }
 
     async fn process_with_middleware(
@@ -213,21 +220,29 @@ impl<M: Message> MessageService<M> {
         }
         match outcome {
             Ok(reply) => reply,
-            Err(panic) => {
-                let detail = panic_message(&*panic);
-                tracing::error!(
-                    user_id = session.user_id(),
-                    variant = variant.name,
-                    panic = detail,
-                    "handler panicked"
-                );
-                Err(HandlerError::with_code(
-                    ErrorCode::HandlerPanicked,
-                    format!("the handler for `{}` failed", variant.name),
-                ))
-            }
+            Err(panic) => Err(panicked(session, variant.name, &*panic, "the handler")),
         }
     }
+}
+
+/// Logs a panic on `variant`'s path and turns it into the error the client
+/// gets; `culprit` says what panicked.
+fn panicked(
+    session: &Session,
+    variant: &str,
+    panic: &(dyn std::any::Any + Send),
+    culprit: &str,
+) -> HandlerError {
+    tracing::error!(
+        user_id = session.user_id(),
+        variant,
+        panic = panic_message(panic),
+        "{culprit} panicked"
+    );
+    HandlerError::with_code(
+        ErrorCode::HandlerPanicked,
+        format!("{culprit} for `{variant}` failed"),
+    )
 }
 
 fn at(location: Option<Location>) -> String {

@@ -288,12 +288,12 @@ pub trait PayloadOfHandledVariant<M, const MATCHES: bool> {
 #[diagnostic::do_not_recommend]
 impl<T: ?Sized, M> PayloadOfHandledVariant<M, true> for T {}
 
-/// Runs a handler future and turns a panic into an error, so one bad
-/// message cannot take the server down.
-pub(crate) struct CatchUnwind<M>(pub(crate) HandlerFuture<M>);
+/// Runs a future and turns a panic into an error, so one bad message
+/// cannot take its session, or the server, down.
+pub(crate) struct CatchUnwind<F: ?Sized>(pub(crate) Pin<Box<F>>);
 
-impl<M> Future for CatchUnwind<M> {
-    type Output = Result<Reply<M>, Box<dyn Any + Send>>;
+impl<F: Future + ?Sized> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
 
     fn poll(
         mut self: Pin<&mut Self>,
@@ -302,7 +302,7 @@ impl<M> Future for CatchUnwind<M> {
         let future = &mut self.0;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(reply)) => std::task::Poll::Ready(Ok(reply)),
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
             Err(panic) => std::task::Poll::Ready(Err(panic)),
         }
     }
@@ -315,6 +315,6 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
     } else if let Some(text) = panic.downcast_ref::<String>() {
         text
     } else {
-        "handler panicked"
+        "panicked"
     }
 }

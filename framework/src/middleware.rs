@@ -23,6 +23,9 @@
 //!    `after_process` runs.
 //! 4. An error from `after_process` is logged; the reply is still sent.
 //! 5. Middleware runs on the session's task: keep it short, and never block.
+//! 6. A panic anywhere in the chain is caught like a handler's: the rest of
+//!    the chain is skipped, the sender gets a `HandlerPanicked` error frame,
+//!    the panic is logged and counted, and the session goes on.
 //!
 //! Register a middleware on the server with
 //! [`TcpGameService::middleware`](crate::TcpGameService::middleware), or

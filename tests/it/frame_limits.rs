@@ -49,6 +49,27 @@ async fn oversized_length_prefix_closes_only_that_connection() {
     service.shutdown().await;
 }
 
+/// The same limit and the same close code hold for the very first frame,
+/// before any handshake.
+#[tokio::test]
+async fn oversized_first_frame_closes_with_frame_too_large() {
+    let service = test_server(small_frames());
+    let address = start(&service).await;
+    let mut raw = RawClient::connect(address).await;
+    raw.send_bytes(&2048u32.to_be_bytes()).await;
+    let close = raw
+        .read_close::<TestMessage>()
+        .await
+        .expect("a close frame");
+    assert_eq!(close.code, CloseCode::FrameTooLarge.as_u16());
+    assert!(
+        close.reason.contains("exceeds the limit of 1024 bytes"),
+        "{}",
+        close.reason
+    );
+    service.shutdown().await;
+}
+
 #[tokio::test]
 async fn garbage_gets_error_frames_then_a_close() {
     let service = test_server(small_frames());

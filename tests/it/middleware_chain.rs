@@ -167,6 +167,64 @@ async fn middleware_runs_in_order_and_can_stop_dispatch() {
     service.shutdown().await;
 }
 
+/// Panics on large numbers: a bug in a middleware.
+struct Panicky;
+
+#[gamewire::async_trait]
+impl MessageMiddleware<MwMessage> for Panicky {
+    async fn before_process(
+        &self,
+        _: u32,
+        message: &mut MwMessage,
+    ) -> Result<bool, MiddlewareError> {
+        match message {
+            MwMessage::Op { n } if *n > 100 => panic!("a test panic in middleware"),
+            _ => Ok(true),
+        }
+    }
+
+    async fn after_process(
+        &self,
+        _: u32,
+        _: &MwMessage,
+        _: &Reply<MwMessage>,
+    ) -> Result<(), MiddlewareError> {
+        Ok(())
+    }
+}
+
+/// A panicking middleware is contained like a panicking handler: an error
+/// frame for that message, and the session lives on and ends cleanly.
+#[tokio::test]
+async fn middleware_panic_is_contained() {
+    let service = TcpGameService::with_config(test_config())
+        .protocol::<MwMessage>()
+        .middleware::<MwMessage>(5, Panicky);
+    let address = start(&service).await;
+    let mut client = gamewire::client::Client::<MwMessage>::connect(address)
+        .await
+        .unwrap();
+
+    // The gate doubles 60 to 120, which the next middleware cannot take.
+    let error = within(client.request(&MwMessage::Op { n: 60 }, |_| true))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "server error (code 5): a middleware for `Op` failed"
+    );
+    let done = within(client.request(&MwMessage::Op { n: 1 }, |_| true))
+        .await
+        .unwrap();
+    assert_eq!(done, MwMessage::Done { n: 2 });
+    let connections = service.connection_service();
+    assert_eq!(connections.connection_stats().handler_panics, 1);
+
+    drop(client);
+    eventually("the session to end", || connections.connection_count() == 0).await;
+    service.shutdown().await;
+}
+
 #[tokio::test]
 async fn clashing_orders_are_refused_before_binding() {
     let log = Arc::new(Mutex::new(Vec::new()));

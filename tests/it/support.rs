@@ -43,6 +43,9 @@ pub enum TestMessage {
     Count,
     #[gamewire(direction = to_client)]
     Counted { n: u64 },
+    /// The handler never finishes.
+    #[gamewire(direction = to_server)]
+    Stall,
 }
 
 /// State for `Count`.
@@ -93,6 +96,11 @@ async fn count(_: Count, counter: State<Counter>) -> Counted {
     Counted {
         n: counter.0.0.fetch_add(1, Ordering::Relaxed) + 1,
     }
+}
+
+#[handler(TestMessage::Stall)]
+async fn stall(_: Stall) {
+    std::future::pending::<()>().await;
 }
 
 /// A config with small limits and short intervals for tests.

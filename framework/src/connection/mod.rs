@@ -56,34 +56,61 @@ pub enum SendError {
     Encode(#[from] EncodeError),
 }
 
-/// Set once when a connection must close; its reader and writer wait on it.
+/// Set when a connection must close, and again when it must stop at once;
+/// its reader and writer wait on it.
 ///
-/// A flag and a `Notify`, kept inline in the connection: unlike a
-/// cancellation token it costs no allocation per connection.
+/// A level and a `Notify`, kept inline in the connection: unlike a
+/// cancellation token it costs no allocation per connection, and unlike
+/// the server-wide token its waiters never share a lock with other
+/// connections' tasks.
 #[derive(Debug, Default)]
 pub(crate) struct CloseSignal {
-    set: std::sync::atomic::AtomicBool,
+    level: std::sync::atomic::AtomicU8,
     notify: tokio::sync::Notify,
 }
 
 impl CloseSignal {
+    /// The connection is closing: deliver what the close allows, then stop.
+    const CLOSING: u8 = 1;
+    /// A forced shutdown: stop now, even in the middle of a handler.
+    const FORCED: u8 = 2;
+
     pub(crate) fn cancel(&self) {
-        self.set.store(true, Ordering::Release);
+        self.raise(Self::CLOSING);
+    }
+
+    /// Stops the session now (it also counts as closing).
+    pub(crate) fn force(&self) {
+        self.raise(Self::FORCED);
+    }
+
+    fn raise(&self, level: u8) {
+        self.level.fetch_max(level, Ordering::AcqRel);
         self.notify.notify_waiters();
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.set.load(Ordering::Acquire)
+        self.level.load(Ordering::Acquire) >= Self::CLOSING
     }
 
-    /// Completes once [`cancel`](Self::cancel) was called.
+    /// Completes once [`cancel`](Self::cancel) or [`force`](Self::force)
+    /// was called.
     pub(crate) async fn cancelled(&self) {
+        self.reached(Self::CLOSING).await;
+    }
+
+    /// Completes once [`force`](Self::force) was called.
+    pub(crate) async fn forced(&self) {
+        self.reached(Self::FORCED).await;
+    }
+
+    async fn reached(&self, level: u8) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
-            // Register before looking, so a cancel in between wakes us.
+            // Register before looking, so a raise in between wakes us.
             notified.as_mut().enable();
-            if self.is_cancelled() {
+            if self.level.load(Ordering::Acquire) >= level {
                 return;
             }
             notified.await;
@@ -170,6 +197,11 @@ impl Connection {
     /// used when the client itself went away.
     pub(crate) fn close_quietly(&self) {
         self.closing.cancel();
+    }
+
+    /// Stops the session at once: the drain time of a shutdown is over.
+    pub(crate) fn force(&self) {
+        self.closing.force();
     }
 
     pub(crate) fn is_closing(&self) -> bool {

@@ -142,10 +142,14 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         if pending.is_none() {
             pending = match outbox.try_gather() {
                 Some(next) => Some(next),
+                // The server's `force` is not watched here: it is one token
+                // shared by every connection, and polling it on each wake
+                // would take its lock on every write. A forced shutdown
+                // forces each connection's own signal, which ends this loop,
+                // and `finish` then sees `force`.
                 None => tokio::select! {
                     biased;
                     () = connection.closing().cancelled() => break,
-                    () = force.cancelled() => return connection.finish_counting(),
                     next = connection.queue.pop() => match next {
                         Some(first) => Some(outbox.gather(first)),
                         None => break,
@@ -158,7 +162,6 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         };
         let written = tokio::select! {
             biased;
-            () = force.cancelled() => return connection.finish_counting(),
             // A slow consumer's close must not wait for its full socket.
             () = connection.closing().cancelled() => break,
             result = write_pending(&mut socket, chunk, &connection) => result,

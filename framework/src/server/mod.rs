@@ -508,6 +508,12 @@ impl TcpGameService {
     /// sends each a close frame (`Shutdown`) and waits, at most
     /// `drain_timeout`, for the connections to finish.
     ///
+    /// Sockets still in their handshake get the same close frame at once.
+    /// What outlasts `drain_timeout` is stopped: writers stop writing, and
+    /// a handler still running is dropped at its next `.await` (one that
+    /// blocks its thread cannot be stopped). Every session still ends as
+    /// usual: it leaves its rooms and `on_disconnect` hooks run.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: the shutdown goes on; only the waiting stops.

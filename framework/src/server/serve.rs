@@ -204,6 +204,9 @@ async fn drain<M: Message>(runtime: &Runtime<M>) {
     {
         tracing::warn!("drain timeout: dropping the remaining connections");
         runtime.force.cancel();
+        for connection in runtime.shared.connections.all() {
+            connection.force();
+        }
         runtime.tracker.wait().await;
     }
     if let Some(scheduler) = &runtime.shared.scheduler {
@@ -229,7 +232,18 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
     // The handshake is small; its buffer is dropped once the session runs.
     let mut buf = BytesMut::with_capacity(256);
 
-    let connection = match handshake(&runtime, &mut reader, &mut buf, splitter, peer).await {
+    // A shutdown that begins mid-handshake (a slow client, a slow
+    // authenticator) closes the socket with the shutdown reason rather than
+    // holding up the drain.
+    let opened = tokio::select! {
+        biased;
+        () = runtime.shared.shutdown.cancelled() => Err(CloseFrame {
+            code: CloseCode::Shutdown.as_u16(),
+            reason: "the server is shutting down".into(),
+        }),
+        opened = handshake(&runtime, &mut reader, &mut buf, splitter, peer) => opened,
+    };
+    let connection = match opened {
         Ok(connection) => connection,
         Err(close) => {
             tracing::debug!(%peer, reason = %close.reason, "handshake failed");
@@ -249,6 +263,13 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
         runtime.shared.pool.clone(),
         runtime.force.clone(),
     ));
+    // From here on the session ends through this guard, however it ends: the
+    // read loop returning, a forced shutdown dropping it mid-handler, or a
+    // panic unwinding the task.
+    let _end = SessionEnd {
+        runtime: &runtime,
+        connection: &connection,
+    };
     let session = Session::new(Arc::clone(&connection), Arc::clone(&runtime.services));
     // Bytes the client sent right behind its hello.
     let pending = (!buf.is_empty()).then(|| {
@@ -257,8 +278,29 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
         pending
     });
     drop(buf);
-    read_loop(&runtime, &session, &mut reader, pending, splitter).await;
-    end_session(&runtime, &connection);
+    if runtime.shared.shutdown.is_cancelled() {
+        // Registered after the drain closed every session it saw.
+        connection.close(CloseCode::Shutdown, "the server is shutting down", true);
+    }
+    // The connection's own signal, not the server's `force` token: that one
+    // is shared by every session, and this select polls it on every wake.
+    tokio::select! {
+        biased;
+        () = connection.closing().forced() => {}
+        () = read_loop(&runtime, &session, &mut reader, pending, splitter) => {}
+    }
+}
+
+/// Runs [`end_session`] when dropped.
+struct SessionEnd<'a, M: Message> {
+    runtime: &'a Runtime<M>,
+    connection: &'a Arc<Connection>,
+}
+
+impl<M: Message> Drop for SessionEnd<'_, M> {
+    fn drop(&mut self) {
+        end_session(self.runtime, self.connection);
+    }
 }
 
 type Opened = Arc<Connection>;
@@ -282,7 +324,7 @@ async fn handshake<M: Message>(
     )
     .await
     .map_err(|_| fail(CloseCode::HandshakeFailed, "no handshake in time".into()))?
-    .map_err(|error| fail(CloseCode::HandshakeFailed, error))?;
+    .map_err(|(code, reason)| fail(code, reason))?;
     let hello = match wire::decode_payload::<Frame<M>>(&first) {
         Ok(Frame::Hello(hello)) => hello,
         Ok(_) => {
@@ -348,20 +390,25 @@ fn millis_u32(duration: std::time::Duration) -> u32 {
     duration.as_millis().try_into().unwrap_or(u32::MAX)
 }
 
-/// Reads until one whole frame is buffered; used for the handshake.
+/// Reads until one whole frame is buffered; used for the handshake. On
+/// failure, the close code and reason to send.
 async fn read_frame(
     reader: &mut tokio::net::tcp::OwnedReadHalf,
     buf: &mut BytesMut,
     splitter: FrameSplitter,
-) -> Result<BytesMut, String> {
+) -> Result<BytesMut, (CloseCode, String)> {
+    let failed = |reason: String| (CloseCode::HandshakeFailed, reason);
     loop {
-        if let Some(payload) = splitter.split(buf).map_err(|e| e.to_string())? {
-            return Ok(payload);
+        match splitter.split(buf) {
+            Ok(Some(payload)) => return Ok(payload),
+            Ok(None) => {}
+            // The same code as an oversized frame later in the session.
+            Err(error) => return Err((CloseCode::FrameTooLarge, error.to_string())),
         }
         match reader.read_buf(buf).await {
-            Ok(0) => return Err("connection closed during the handshake".into()),
+            Ok(0) => return Err(failed("connection closed during the handshake".into())),
             Ok(_) => {}
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(failed(error.to_string())),
         }
     }
 }

@@ -71,11 +71,11 @@ pub struct TcpServerConfig {
     /// allocator. Either way a connection holds a buffer only while it has
     /// bytes to parse or to write.
     ///
-    /// Off by default: the `pool` benchmark shows the system allocator
-    /// taking and returning a 4 KiB buffer in 27 ns against the pool's
-    /// 83 ns (16 KiB: 14 ns against 77 ns), because glibc serves a buffer
-    /// freed a moment ago from a per-thread cache without a lock. Turn it on
-    /// where the allocator is slower or fragments.
+    /// Off by default, because the `pool` benchmark finds no win on this
+    /// path: taking, filling and returning a 4 KiB buffer costs about 40 ns
+    /// from the pool and 21 to 46 ns from glibc's allocator (it varies from
+    /// run to run), with one thread or two. Turn it on where your allocator
+    /// is slower or fragments.
     pub enable_enhanced_memory_pool: bool,
     /// Limits of the memory pool.
     pub memory_pool: crate::pool::MemoryPoolConfig,

@@ -268,7 +268,7 @@ impl ServerStats {
     ) -> Self {
         ServerStats {
             connection_count: connections.current_connections,
-            messages_processed: monitor.messages_processed(),
+            messages_processed: connections.messages_in,
             messages_per_second: monitor.rate(|r| &r.messages),
             bytes_in_per_second: monitor.rate(|r| &r.bytes_in),
             bytes_out_per_second: monitor.rate(|r| &r.bytes_out),

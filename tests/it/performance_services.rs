@@ -140,8 +140,54 @@ async fn the_scheduler_runs_jobs_from_the_server_and_from_handlers() {
 async fn without_the_scheduler_scheduling_is_refused() {
     let service = test_server(test_config());
     let refused = service.schedule_background_cleanup(async {}).await;
-    assert_eq!(refused, Err(gamewire::SchedulerError::ShutDown));
+    assert_eq!(refused, Err(gamewire::SchedulerError::Disabled));
     assert!(service.get_scheduler_performance_report().await.is_none());
+}
+
+/// The message and byte counts do not depend on the latency monitor.
+#[tokio::test]
+async fn counters_without_the_monitor() {
+    let service = test_server(gamewire::TcpServerConfig {
+        enable_performance_monitor: false,
+        ..test_config()
+    });
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    let other = Client::<TestMessage>::connect(address).await.unwrap();
+    for n in 0..10 {
+        let reply = within(client.request(&TestMessage::Count, |_| true))
+            .await
+            .unwrap();
+        assert_eq!(reply, TestMessage::Counted { n: n + 1 });
+    }
+    let stats = service.get_server_stats().await;
+    assert!(!stats.performance_monitor_enabled);
+    assert_eq!(stats.messages_processed, 10);
+    assert_eq!(stats.handler_latency.count, 0, "no latencies recorded");
+    let connections = &stats.connections;
+    assert_eq!(connections.current_connections, 2);
+    assert_eq!(connections.total_connections, 2);
+    assert_eq!(connections.messages_in, 10);
+    // Two hellos and ten messages in; two welcomes and ten replies out.
+    assert_eq!(connections.frames_in, 12);
+    eventually("the replies to be counted as written", || {
+        service.connection_service().connection_stats().frames_out == 12
+    })
+    .await;
+    let connections = service.connection_service().connection_stats();
+    assert!(connections.bytes_in > 12 * 4 && connections.bytes_out > 12 * 4);
+
+    // A session that ends keeps its counts in the totals.
+    other.close().await;
+    eventually("one session", || {
+        service.connection_service().connection_count() == 1
+    })
+    .await;
+    let after = service.connection_service().connection_stats();
+    assert_eq!((after.current_connections, after.total_connections), (1, 2));
+    assert!(after.frames_in >= 12, "the ended session's frames are kept");
+    assert_eq!(after.messages_in, 10);
+    service.shutdown().await;
 }
 
 #[tokio::test]

@@ -121,6 +121,7 @@ impl CloseSignal {
 /// Counters of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionCounters {
+    pub(crate) messages_in: AtomicU64,
     pub(crate) frames_in: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
@@ -247,6 +248,7 @@ impl Connection {
         let fold = |from: &AtomicU64, into: &AtomicU64| {
             into.fetch_add(from.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         };
+        fold(&mine.messages_in, &total.messages_in);
         fold(&mine.frames_in, &total.frames_in);
         fold(&mine.bytes_in, &total.bytes_in);
         fold(&mine.frames_out, &total.frames_out);
@@ -269,6 +271,7 @@ impl Connection {
 pub(crate) struct GlobalCounters {
     pub(crate) total_connections: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
     pub(crate) frames_in: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
@@ -520,6 +523,7 @@ impl ConnectionService {
             current_connections: sessions.len(),
             total_connections: load(&s.total_connections),
             connections_refused: load(&s.refused),
+            messages_in: load(&s.messages_in) + live(|c| &c.messages_in),
             frames_in: load(&s.frames_in) + live(|c| &c.frames_in),
             bytes_in: load(&s.bytes_in) + live(|c| &c.bytes_in),
             frames_out: load(&s.frames_out) + live(|c| &c.frames_out),
@@ -544,6 +548,9 @@ pub struct ConnectionStats {
     pub total_connections: u64,
     /// Connections refused at `max_connections`.
     pub connections_refused: u64,
+    /// Messages of the protocol received and dispatched (to the middleware
+    /// chain and the handler), whether or not a handler ran.
+    pub messages_in: u64,
     /// Frames received, handshakes and pongs included.
     pub frames_in: u64,
     /// Bytes received, length prefixes included.

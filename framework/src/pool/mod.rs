@@ -8,15 +8,24 @@
 //! locked shards, so concurrent readers rarely meet on one lock. A cap on
 //! the bytes the pool retains keeps a burst from pinning memory forever.
 //!
+//! Each shard holds free buffers of every class and its own counters under
+//! one lock; threads are dealt out over the shards, and a buffer goes back
+//! to the shard it came from, so two cores taking and returning buffers at
+//! once share no lock, no counter and no reference count.
+//!
 //! The server uses the pool, when `enable_enhanced_memory_pool` is on, for
 //! read buffers (taken per read burst) and write buffers (taken per write
-//! batch). It is off by default because the allocator is faster on this
-//! path: `cargo bench -p gamewire --bench pool` measured take, fill 512 B
-//! and return at 83 ns from the pool against 27 ns from glibc for 4 KiB,
-//! and 77 ns against 14 ns for 16 KiB (a lock, a few atomics and a
-//! reference count, against a per-thread cache hit). What keeps idle
-//! connections small is taking buffers only while there are bytes, which
-//! the server does with or without the pool.
+//! batch). It is off by default because it does not beat the allocator on
+//! this path. `cargo bench -p gamewire --bench pool`, two runs: take, fill
+//! 512 B and return a 4 KiB buffer took 41 and 40 ns from the pool against
+//! 46 and 38 ns from glibc; 16 KiB, 43 and 40 ns against 43 and 21 ns; on
+//! two threads at once, 50 and 46 ns against 47 and 35 ns. Encoding frames
+//! into pooled buffers loses outright (91 and 97 ns against 79 and 73 ns
+//! for a chat broadcast): an encoded frame is shared with every
+//! recipient's queue as `Bytes`, and a `Bytes` that gives its buffer back to
+//! a pool needs an owner allocation of its own, which costs what the pool
+//! saves. What keeps idle connections small is taking buffers only while
+//! there are bytes, which the server does with or without the pool.
 //!
 //! A [`PooledBuffer`] returns itself to its pool when dropped;
 //! [`EnhancedMemoryPool::deallocate_buffer`] does the same explicitly, as
@@ -55,8 +64,8 @@ const SHARDS: usize = 8;
 /// Limits of an [`EnhancedMemoryPool`].
 #[derive(Debug, Clone)]
 pub struct MemoryPoolConfig {
-    /// Bytes of free buffers the pool keeps at most; a buffer returned
-    /// beyond this is freed.
+    /// Bytes of free buffers the pool keeps at most, split evenly over
+    /// its 8 shards; a buffer returned beyond its shard's share is freed.
     pub max_retained_bytes: usize,
     /// Free buffers kept per size class and shard at most.
     pub max_buffers_per_shard: usize,
@@ -103,22 +112,67 @@ impl MemoryPoolStats {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    oversized: AtomicU64,
-    in_use: AtomicU64,
-    returned: AtomicU64,
-    discarded: AtomicU64,
-}
-
 struct Inner {
     config: MemoryPoolConfig,
-    /// `classes[c][s]`: free buffers of class `c` in shard `s`.
-    classes: Vec<Vec<Mutex<Vec<BytesMut>>>>,
-    retained_bytes: AtomicUsize,
-    counters: Counters,
+    shards: [Arc<Shard>; SHARDS],
+    oversized: AtomicU64,
+}
+
+/// One shard of the pool: free buffers of every class, and the counters of
+/// the buffers it handed out. A thread takes from its own shard, and a
+/// buffer goes back to the shard it came from, so threads on different
+/// cores meet on neither a lock nor a counter (nor the shard's reference
+/// count, which every buffer it hands out holds).
+#[repr(align(128))]
+struct Shard {
+    /// `max_retained_bytes / SHARDS`.
+    max_retained_bytes: usize,
+    max_buffers: usize,
+    state: Mutex<ShardState>,
+}
+
+#[derive(Default)]
+struct ShardState {
+    /// `free[c]`: free buffers of class `c`.
+    free: [Vec<BytesMut>; CLASSES],
+    retained_bytes: usize,
+    hits: u64,
+    misses: u64,
+    /// Buffers that came back, or left the pool with `into_inner`.
+    ended: u64,
+    returned: u64,
+    discarded: u64,
+}
+
+impl Shard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ShardState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn give_back(&self, mut buffer: BytesMut, class: usize) {
+        let capacity = MIN_CLASS << class;
+        buffer.clear();
+        // A buffer whose storage is still shared (a frame split off it is
+        // alive) or that shrank cannot serve its class again.
+        if buffer.capacity() < capacity {
+            buffer.reserve(capacity);
+        }
+        let mut state = self.lock();
+        state.ended += 1;
+        let keep = buffer.capacity() == capacity
+            && state.retained_bytes + capacity <= self.max_retained_bytes
+            && state.free[class].len() < self.max_buffers;
+        if keep {
+            state.free[class].push(buffer);
+            state.retained_bytes += capacity;
+            state.returned += 1;
+        } else {
+            state.discarded += 1;
+            // Freed after the lock is released.
+            drop(state);
+            drop(buffer);
+        }
+    }
 }
 
 /// A pool of reusable byte buffers in size classes.
@@ -154,15 +208,13 @@ fn class_of(size: usize) -> Option<(usize, usize)> {
     Some((class, rounded))
 }
 
-/// The shard a thread uses: spreads threads over shards without a lookup.
+/// The shard this thread takes from: threads are dealt out over the shards
+/// in turn, so the first `SHARDS` threads (the runtime's workers, as a
+/// rule) each get one of their own.
 fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u64(0);
-            hasher.finish() as usize % SHARDS
-        };
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
     SHARD.with(|s| *s)
 }
@@ -170,15 +222,18 @@ fn shard() -> usize {
 impl EnhancedMemoryPool {
     /// An empty pool with these limits.
     pub fn new(config: MemoryPoolConfig) -> Self {
-        let classes = (0..CLASSES)
-            .map(|_| (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect())
-            .collect();
+        let shards = std::array::from_fn(|_| {
+            Arc::new(Shard {
+                max_retained_bytes: config.max_retained_bytes / SHARDS,
+                max_buffers: config.max_buffers_per_shard,
+                state: Mutex::default(),
+            })
+        });
         EnhancedMemoryPool {
             inner: Arc::new(Inner {
                 config,
-                classes,
-                retained_bytes: AtomicUsize::new(0),
-                counters: Counters::default(),
+                shards,
+                oversized: AtomicU64::new(0),
             }),
         }
     }
@@ -186,33 +241,26 @@ impl EnhancedMemoryPool {
     /// A buffer with room for at least `size` bytes, or `None` when `size`
     /// is over 64 KiB. Its length is zero.
     pub fn allocate_buffer(&self, size: usize) -> Option<PooledBuffer> {
-        let counters = &self.inner.counters;
         let Some((class, capacity)) = class_of(size) else {
-            counters.oversized.fetch_add(1, Ordering::Relaxed);
+            self.inner.oversized.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let reused = self.inner.classes[class][shard()]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
-        let buffer = match reused {
-            Some(buffer) => {
-                self.inner
-                    .retained_bytes
-                    .fetch_sub(capacity, Ordering::Relaxed);
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                buffer
+        let shard = &self.inner.shards[shard()];
+        let reused = {
+            let mut state = shard.lock();
+            let reused = state.free[class].pop();
+            if reused.is_some() {
+                state.retained_bytes -= capacity;
+                state.hits += 1;
+            } else {
+                state.misses += 1;
             }
-            None => {
-                counters.misses.fetch_add(1, Ordering::Relaxed);
-                BytesMut::with_capacity(capacity)
-            }
+            reused
         };
-        counters.in_use.fetch_add(1, Ordering::Relaxed);
         Some(PooledBuffer {
-            buffer,
+            buffer: reused.unwrap_or_else(|| BytesMut::with_capacity(capacity)),
             class,
-            pool: Some(self.clone()),
+            shard: Some(Arc::clone(shard)),
         })
     }
 
@@ -221,46 +269,22 @@ impl EnhancedMemoryPool {
         drop(buffer);
     }
 
-    fn give_back(&self, mut buffer: BytesMut, class: usize) {
-        let inner = &*self.inner;
-        inner.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        let capacity = MIN_CLASS << class;
-        buffer.clear();
-        // A buffer whose storage is still shared (a frame split off it is
-        // alive) or that shrank cannot serve its class again.
-        if buffer.capacity() < capacity {
-            buffer.reserve(capacity);
-        }
-        let keep = buffer.capacity() == capacity
-            && inner.retained_bytes.load(Ordering::Relaxed) + capacity
-                <= inner.config.max_retained_bytes;
-        if keep {
-            let mut shard = inner.classes[class][shard()]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if shard.len() < inner.config.max_buffers_per_shard {
-                shard.push(buffer);
-                inner.retained_bytes.fetch_add(capacity, Ordering::Relaxed);
-                inner.counters.returned.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        inner.counters.discarded.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The pool's counters now.
+    /// The pool's counters now, summed over its shards.
     pub fn stats(&self) -> MemoryPoolStats {
-        let c = &self.inner.counters;
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        MemoryPoolStats {
-            hits: load(&c.hits),
-            misses: load(&c.misses),
-            oversized: load(&c.oversized),
-            in_use: load(&c.in_use),
-            returned: load(&c.returned),
-            discarded: load(&c.discarded),
-            retained_bytes: self.inner.retained_bytes.load(Ordering::Relaxed),
+        let mut stats = MemoryPoolStats {
+            oversized: self.inner.oversized.load(Ordering::Relaxed),
+            ..MemoryPoolStats::default()
+        };
+        for shard in &self.inner.shards {
+            let state = shard.lock();
+            stats.hits += state.hits;
+            stats.misses += state.misses;
+            stats.in_use += state.hits + state.misses - state.ended;
+            stats.returned += state.returned;
+            stats.discarded += state.discarded;
+            stats.retained_bytes += state.retained_bytes;
         }
+        stats
     }
 
     /// A readable report of the pool's counters, as the guide's
@@ -289,7 +313,8 @@ impl EnhancedMemoryPool {
 pub struct PooledBuffer {
     buffer: BytesMut,
     class: usize,
-    pool: Option<EnhancedMemoryPool>,
+    /// The shard it came from and goes back to; `None` when unpooled.
+    shard: Option<Arc<Shard>>,
 }
 
 impl PooledBuffer {
@@ -299,7 +324,7 @@ impl PooledBuffer {
         PooledBuffer {
             buffer: BytesMut::with_capacity(capacity),
             class: 0,
-            pool: None,
+            shard: None,
         }
     }
 
@@ -311,8 +336,8 @@ impl PooledBuffer {
     /// Keeps the bytes and leaves the pool: the buffer will be freed, not
     /// returned.
     pub fn into_inner(mut self) -> BytesMut {
-        if let Some(pool) = self.pool.take() {
-            pool.inner.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+        if let Some(shard) = self.shard.take() {
+            shard.lock().ended += 1;
         }
         std::mem::take(&mut self.buffer)
     }
@@ -334,8 +359,8 @@ impl DerefMut for PooledBuffer {
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            pool.give_back(std::mem::take(&mut self.buffer), self.class);
+        if let Some(shard) = self.shard.take() {
+            shard.give_back(std::mem::take(&mut self.buffer), self.class);
         }
     }
 }
@@ -384,8 +409,9 @@ mod tests {
 
     #[test]
     fn retention_is_capped() {
+        // 8 KiB for the shard this thread uses.
         let pool = EnhancedMemoryPool::new(MemoryPoolConfig {
-            max_retained_bytes: 8 * 1024,
+            max_retained_bytes: SHARDS * 8 * 1024,
             max_buffers_per_shard: 64,
         });
         let buffers: Vec<_> = (0..4)
@@ -420,6 +446,40 @@ mod tests {
         assert_eq!(&bytes[..], b"keep");
         let stats = pool.stats();
         assert_eq!((stats.in_use, stats.returned), (0, 0));
+    }
+
+    #[test]
+    fn threads_share_one_pool() {
+        let pool = EnhancedMemoryPool::default();
+        // Buffers taken on several threads and returned on others.
+        let taken: Vec<PooledBuffer> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        for n in 0..100 {
+                            let buffer = pool.allocate_buffer(1024).unwrap();
+                            if n % 2 == 0 {
+                                mine.push(buffer);
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        assert_eq!(pool.stats().in_use, 200);
+        std::thread::scope(|scope| {
+            scope.spawn(move || drop(taken));
+        });
+        let stats = pool.stats();
+        assert_eq!(stats.in_use, 0);
+        assert_eq!(stats.hits + stats.misses, 400);
+        assert_eq!(stats.returned + stats.discarded, 400);
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub enum SchedulerError {
     /// The scheduler was shut down.
     #[error("the scheduler is shut down")]
     ShutDown,
+    /// The server runs without a scheduler.
+    #[error("the scheduler is off; set `enable_async_scheduler: true` in the server's config")]
+    Disabled,
 }
 
 struct Queued {

@@ -360,8 +360,9 @@ impl TcpGameService {
     ///
     /// # Errors
     ///
-    /// [`SchedulerError::ShutDown`] when the scheduler is off, or the
-    /// scheduler's own errors.
+    /// [`SchedulerError::Disabled`] when the server runs without a
+    /// scheduler (`enable_async_scheduler` is off), or the scheduler's own
+    /// errors.
     ///
     /// # Cancel safety
     ///
@@ -375,7 +376,7 @@ impl TcpGameService {
             .shared
             .scheduler
             .as_ref()
-            .ok_or(SchedulerError::ShutDown)?;
+            .ok_or(SchedulerError::Disabled)?;
         scheduler.schedule_message_processing(job, critical).await
     }
 
@@ -396,7 +397,7 @@ impl TcpGameService {
             .shared
             .scheduler
             .as_ref()
-            .ok_or(SchedulerError::ShutDown)?;
+            .ok_or(SchedulerError::Disabled)?;
         scheduler.schedule_background_cleanup(job).await
     }
 

@@ -130,11 +130,7 @@ async fn sample_rates(
             _ = ticks.tick() => {}
         }
         let stats = connections.connection_stats();
-        let now = (
-            monitor.messages_processed(),
-            stats.bytes_in,
-            stats.bytes_out,
-        );
+        let now = (stats.messages_in, stats.bytes_in, stats.bytes_out);
         monitor.set_rates(period, now.0 - last.0, now.1 - last.1, now.2 - last.2);
         last = now;
     }
@@ -540,6 +536,10 @@ async fn handle_frame<M: Message>(
             ),
         );
     }
+    connection
+        .counters
+        .messages_in
+        .fetch_add(1, Ordering::Relaxed);
     // Boxed: the dispatch state lives only while a message is handled, so an
     // idle session does not carry it (a few hundred bytes per connection).
     let outcome = Box::pin(runtime.messages.process(session, message, read_at)).await;

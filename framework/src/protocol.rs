@@ -137,12 +137,21 @@ pub trait MessageField: Sized {
 // `<T as MessageField>::f` then requires `T: MessageField` alone, which
 // rustc reports once, with the message above.
 #[diagnostic::do_not_recommend]
-impl<T: Serialize + DeserializeOwned + fmt::Debug + Clone> MessageField for T {
+impl<T: Serialize + DeserializeOwned + fmt::Debug + Clone + 'static> MessageField for T {
     fn serialize_field<S: Serializer>(this: &Self, serializer: S) -> Result<S::Ok, S::Error> {
         this.serialize(serializer)
     }
 
     fn deserialize_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A `String` field (chat text, names) is read as bytes and checked
+        // with SIMD; the encoding on the wire is the same. The type test is
+        // resolved at compile time, per field type.
+        if TypeId::of::<T>() == TypeId::of::<String>() {
+            let mut text = Some(deserializer.deserialize_byte_buf(Utf8Text)?);
+            let any: &mut dyn std::any::Any = &mut text;
+            let text = any.downcast_mut::<Option<T>>().and_then(Option::take);
+            return Ok(text.expect("T is String"));
+        }
         T::deserialize(deserializer)
     }
 
@@ -152,6 +161,41 @@ impl<T: Serialize + DeserializeOwned + fmt::Debug + Clone> MessageField for T {
 
     fn clone_field(this: &Self) -> Self {
         this.clone()
+    }
+}
+
+/// Reads a string from its bytes with [`crate::simd::string_from_utf8`];
+/// takes a string too, from formats that hand one over.
+struct Utf8Text;
+
+impl serde::de::Visitor<'_> for Utf8Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a UTF-8 string")
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<String, E> {
+        crate::simd::string_from_utf8(bytes).map_err(|error| {
+            E::custom(format_args!(
+                "a string is not UTF-8: {}",
+                error.utf8_error()
+            ))
+        })
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<String, E> {
+        crate::simd::validate_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|error| E::custom(format_args!("a string is not UTF-8: {error}")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_owned())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<String, E> {
+        Ok(text)
     }
 }
 

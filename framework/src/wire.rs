@@ -327,6 +327,37 @@ mod tests {
         assert_eq!(&bytes[..], &[0, 0, 0, 2, 2, 7]);
     }
 
+    /// `String` fields of a `#[message]` are read as bytes and checked by
+    /// `simd::string_from_utf8`: the bytes on the wire are the same as
+    /// serde's `String`, and invalid UTF-8 is refused.
+    #[test]
+    fn message_strings_are_checked_as_utf8() {
+        use crate::ChatMessage;
+        let say = |text: &str| ChatMessage::SendChat {
+            room_id: 1,
+            text: text.into(),
+        };
+        let bytes = encode_frame(&Frame::App(say("héllo 🎮"))).unwrap();
+        // The same bytes as the plain serde encoding of the same values.
+        let plain = bincode::serde::encode_to_vec(
+            (6u32, 2u32, 1u32, "héllo 🎮"), // App, SendChat, room 1, the text
+            bincode_config(),
+        )
+        .unwrap();
+        assert_eq!(&bytes[LENGTH_PREFIX_LEN..], &plain[..]);
+        let decoded = decode_payload::<Frame<ChatMessage>>(&bytes[LENGTH_PREFIX_LEN..]);
+        assert_eq!(decoded.unwrap(), Frame::App(say("héllo 🎮")));
+
+        let mut corrupt = bytes[LENGTH_PREFIX_LEN..].to_vec();
+        let last = corrupt.len() - 1;
+        corrupt[last] = 0xFF;
+        let error = decode_payload::<Frame<ChatMessage>>(&corrupt).unwrap_err();
+        assert!(
+            error.to_string().contains("a string is not UTF-8"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn round_trip_through_splitter() {
         let mut buf = BytesMut::new();

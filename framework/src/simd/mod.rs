@@ -10,6 +10,17 @@
 //! (random lengths 0..4096, random alignments 0..64), so it can be trusted
 //! to give the same answer, only sooner.
 //!
+//! # In the server
+//!
+//! Every `String` field of a `#[message]` variant (chat text, names,
+//! commands) is decoded from its bytes with [`string_from_utf8`]: same
+//! bytes on the wire, 1.1× faster to decode for a 64-byte chat line and
+//! 2.9× for a 1 KiB one (table below). [`fast_checksum`] is not on the
+//! server's path: every TCP segment already carries a checksum (and the
+//! link layer a CRC32), and a checksum in each frame would change the wire
+//! protocol for every client. It is here for your own data: save games,
+//! replays, the state hashes lockstep games compare to find a desync.
+//!
 //! Where a maintained crate or std is already optimal, this module uses it
 //! rather than hand-written intrinsics, and says which and why:
 //!
@@ -17,7 +28,7 @@
 //! | --- | --- | --- |
 //! | [`fast_checksum`], [`fast_checksum_append`] | `crc32c` crate (SSE4.2 / ARMv8 CRC) | [`checksum_scalar`] |
 //! | [`fast_memory_compare`] | std slice `==` (libc `bcmp`, vectorized) | `==`, hand-written SSE2/AVX2 |
-//! | [`validate_utf8`] | `simdutf8` (AVX2 / SSE4.2 / NEON) | [`std::str::from_utf8`] |
+//! | [`validate_utf8`], [`string_from_utf8`] | `simdutf8` (AVX2 / SSE4.2 / NEON) | [`std::str::from_utf8`], [`String::from_utf8`] |
 //! | [`cpu_features`] | std feature detection | — |
 //!
 //! # Measured
@@ -48,6 +59,12 @@
 //! | `std::str::from_utf8`, pure ASCII | 2.9 ns | 17 ns (55 GiB/s) | 1.1 µs (56 GiB/s) |
 //! | → `validate_utf8` is faster by | 1.3× | 2.2× | 2.8× |
 //!
+//! | decode a `SendChat` frame, text of | 64 B | 1 KiB | |
+//! | --- | --- | --- | --- |
+//! | gamewire (`String` fields via [`string_from_utf8`]) | 90 ns | 181 ns | |
+//! | serde's `String` (std's check), same bytes | 100 ns | 517 ns | |
+//! | → faster by | 1.1× | 2.9× | |
+//!
 //! "Chat text" is mostly ASCII with 2-, 3- and 4-byte characters mixed in.
 //! The hand-written equality (AVX2, 64 bytes per step, overlapping last
 //! vector; SSE2 without AVX2) never beat std clearly: it lost at 64 B, where
@@ -67,4 +84,4 @@ pub use self::compare::fast_memory_compare;
 #[doc(hidden)]
 pub use self::compare::memory_compare_simd;
 pub use self::cpu::{CpuFeatures, cpu_features};
-pub use self::utf8::validate_utf8;
+pub use self::utf8::{string_from_utf8, validate_utf8};

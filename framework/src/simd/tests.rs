@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::compare::implementations;
 use super::{
     checksum_scalar, cpu_features, fast_checksum, fast_checksum_append, fast_memory_compare,
-    validate_utf8,
+    string_from_utf8, validate_utf8,
 };
 
 const MAX_LEN: usize = 4096;
@@ -137,6 +137,10 @@ proptest! {
         let buf = place(&bytes, offset, 0x41);
         let window = &buf[offset..offset + bytes.len()];
         prop_assert_eq!(validate_utf8(window), std::str::from_utf8(window));
+        prop_assert_eq!(
+            string_from_utf8(window.to_vec()),
+            String::from_utf8(window.to_vec())
+        );
     }
 
     #[test]
@@ -144,6 +148,15 @@ proptest! {
         let buf = place(&data, offset, 0x41);
         let window = &buf[offset..offset + data.len()];
         prop_assert_eq!(validate_utf8(window), std::str::from_utf8(window));
+        prop_assert_eq!(
+            string_from_utf8(window.to_vec()),
+            String::from_utf8(window.to_vec())
+        );
+    }
+
+    #[test]
+    fn string_from_valid_utf8_matches_std(text in text()) {
+        prop_assert_eq!(string_from_utf8(text.clone().into_bytes()), Ok(text));
     }
 }
 

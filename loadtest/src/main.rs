@@ -210,11 +210,11 @@ fn main() -> anyhow::Result<()> {
                 workload.check()?;
                 let (figures, histogram) = run(address, server_pid, &workload, "server").await?;
                 figures.print();
-                println!("{}", figures.json());
                 if let Some(path) = &workload.svg {
                     std::fs::write(path, report::latency_svg(&[("server", &histogram)]))?;
                     println!("latency chart: {}", path.display());
                 }
+                println!("{}", figures.json());
                 Ok(())
             }
             Command::Compare { workload } => compare(&workload).await,
@@ -299,12 +299,13 @@ async fn compare(workload: &Workload) -> anyhow::Result<()> {
         println!("{}", figures.json());
         results.push((figures, histogram));
     }
-    report::print_ratios(&results[0].0, &results[1].0);
     if let Some(path) = &workload.svg {
         let series = [("gamewire", &results[0].1), ("baseline", &results[1].1)];
         std::fs::write(path, report::latency_svg(&series))?;
         println!("latency chart: {}", path.display());
     }
+    // Last, so its final line is the JSON of both runs.
+    report::print_ratios(&results[0].0, &results[1].0);
     Ok(())
 }
 
@@ -350,13 +351,14 @@ async fn run(
         _ => None,
     };
     let start = Instant::now();
-    let mut last = 0;
+    let mut bar = Progress::new(workload.duration);
     while start.elapsed() < workload.duration {
         tokio::time::sleep(Duration::from_secs(1).min(workload.duration)).await;
-        let now = total(delivered);
-        progress(start.elapsed(), workload.duration, now, now - last);
-        last = now;
+        let (sent, delivered) = (total(sent), total(delivered));
+        let on_the_way = (sent * workload.room_size as u64).saturating_sub(delivered);
+        bar.show(start.elapsed(), sent, delivered, on_the_way);
     }
+    bar.finish();
     control.stop_sending.cancel();
     let elapsed = start.elapsed();
     let delivered_in_run = total(delivered);
@@ -461,18 +463,54 @@ async fn connect_all(
     Ok(clients)
 }
 
-fn progress(elapsed: Duration, duration: Duration, delivered: u64, last_second: u64) {
-    const WIDTH: usize = 30;
-    let done = (elapsed.as_secs_f64() / duration.as_secs_f64()).min(1.0);
-    let filled = (done * WIDTH as f64) as usize;
-    println!(
-        "[{}{}] {:>5.1}s  delivered {:>11}  {:>10}/s",
-        "#".repeat(filled),
-        ".".repeat(WIDTH - filled),
-        elapsed.as_secs_f64(),
-        delivered,
-        last_second
-    );
+/// The live line of a run: a bar, then per-second rates and what is still
+/// on its way. Redrawn in place on a terminal; a line a second otherwise
+/// (a log file, a pipe).
+struct Progress {
+    duration: Duration,
+    in_place: bool,
+    last: (u64, u64),
+}
+
+impl Progress {
+    fn new(duration: Duration) -> Self {
+        use std::io::IsTerminal as _;
+        Progress {
+            duration,
+            in_place: std::io::stdout().is_terminal(),
+            last: (0, 0),
+        }
+    }
+
+    fn show(&mut self, elapsed: Duration, sent: u64, delivered: u64, on_the_way: u64) {
+        use std::io::Write as _;
+        const WIDTH: usize = 30;
+        let done = (elapsed.as_secs_f64() / self.duration.as_secs_f64()).min(1.0);
+        let filled = (done * WIDTH as f64) as usize;
+        let line = format!(
+            "[{}{}] {:>5.1}s  sent {:>9}/s  delivered {:>10}/s  {:>11} in all  {:>8} on the way",
+            "#".repeat(filled),
+            ".".repeat(WIDTH - filled),
+            elapsed.as_secs_f64(),
+            sent - self.last.0,
+            delivered - self.last.1,
+            delivered,
+            on_the_way,
+        );
+        self.last = (sent, delivered);
+        if self.in_place {
+            print!("\r{line}");
+            let _ = std::io::stdout().flush();
+        } else {
+            println!("{line}");
+        }
+    }
+
+    fn finish(self) {
+        if self.in_place {
+            println!();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -87,45 +87,57 @@ impl Figures {
     }
 }
 
-/// Prints `gamewire ÷ baseline` for every figure.
+/// `a ÷ b`, or `None` when `b` is zero (an idle run has no rate to
+/// compare, say).
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b != 0.0).then(|| a / b)
+}
+
+/// Prints `gamewire ÷ baseline` for every figure, then one JSON line with
+/// both runs and the ratios (`null` where a ratio has no meaning).
 pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
-    let ratio = |a: f64, b: f64| if b == 0.0 { f64::NAN } else { a / b };
     println!(
         "\n{:<28} {:>14} {:>14} {:>9}",
         "figure", "gamewire", "baseline", "ratio"
     );
-    let row = |name: &str, a: f64, b: f64| {
-        println!("{name:<28} {a:>14.3} {b:>14.3} {:>9.3}", ratio(a, b));
+    let mut ratios = Vec::new();
+    let mut row = |name: &str, key: &str, a: f64, b: f64| {
+        let r = ratio(a, b);
+        let shown = r.map_or("-".to_owned(), |r| format!("{r:.3}"));
+        println!("{name:<28} {a:>14.3} {b:>14.3} {shown:>9}");
+        let json = r.map_or("null".to_owned(), |r| format!("{r:.4}"));
+        ratios.push(format!("\"{key}\":{json}"));
     };
     row(
         "delivered/s",
+        "delivered_per_second",
         gamewire.delivered_per_second,
         baseline.delivered_per_second,
     );
-    row("round trip p50 (ms)", gamewire.p50_ms, baseline.p50_ms);
-    row("round trip p99 (ms)", gamewire.p99_ms, baseline.p99_ms);
-    row("round trip p99.9 (ms)", gamewire.p999_ms, baseline.p999_ms);
+    row("round trip p50 (ms)", "p50", gamewire.p50_ms, baseline.p50_ms);
+    row("round trip p99 (ms)", "p99", gamewire.p99_ms, baseline.p99_ms);
+    row("round trip p99.9 (ms)", "p999", gamewire.p999_ms, baseline.p999_ms);
     if let (Some(a), Some(b)) = (gamewire.rss_per_connection, baseline.rss_per_connection) {
-        row("memory per connection (B)", a, b);
+        row("memory per connection (B)", "rss_per_connection", a, b);
     }
     if let (Some(a), Some(b)) = (gamewire.server_cpu, baseline.server_cpu) {
-        row("server cpu (cores)", a, b);
+        row("server cpu (cores)", "server_cpu", a, b);
     }
     if let (Some(a), Some(b)) = (
         gamewire.send_syscalls_per_delivered,
         baseline.send_syscalls_per_delivered,
     ) {
-        row("send syscalls / delivered", a, b);
+        row("send syscalls / delivered", "send_syscalls_per_delivered", a, b);
     }
-    row("lost", gamewire.lost as f64, baseline.lost as f64);
     println!(
-        "{{\"ratio\":{{\"delivered_per_second\":{:.3},\"p99\":{:.3},\"rss_per_connection\":{}}}}}",
-        ratio(gamewire.delivered_per_second, baseline.delivered_per_second),
-        ratio(gamewire.p99_ms, baseline.p99_ms),
-        match (gamewire.rss_per_connection, baseline.rss_per_connection) {
-            (Some(a), Some(b)) => format!("{:.3}", ratio(a, b)),
-            _ => "null".to_owned(),
-        }
+        "{:<28} {:>14} {:>14}",
+        "lost", gamewire.lost, baseline.lost
+    );
+    println!(
+        "{{\"gamewire\":{},\"baseline\":{},\"ratio\":{{{}}}}}",
+        gamewire.json(),
+        baseline.json(),
+        ratios.join(",")
     );
 }
 

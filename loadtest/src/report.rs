@@ -114,9 +114,24 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
         gamewire.delivered_per_second,
         baseline.delivered_per_second,
     );
-    row("round trip p50 (ms)", "p50", gamewire.p50_ms, baseline.p50_ms);
-    row("round trip p99 (ms)", "p99", gamewire.p99_ms, baseline.p99_ms);
-    row("round trip p99.9 (ms)", "p999", gamewire.p999_ms, baseline.p999_ms);
+    row(
+        "round trip p50 (ms)",
+        "p50",
+        gamewire.p50_ms,
+        baseline.p50_ms,
+    );
+    row(
+        "round trip p99 (ms)",
+        "p99",
+        gamewire.p99_ms,
+        baseline.p99_ms,
+    );
+    row(
+        "round trip p99.9 (ms)",
+        "p999",
+        gamewire.p999_ms,
+        baseline.p999_ms,
+    );
     if let (Some(a), Some(b)) = (gamewire.rss_per_connection, baseline.rss_per_connection) {
         row("memory per connection (B)", "rss_per_connection", a, b);
     }
@@ -127,12 +142,14 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
         gamewire.send_syscalls_per_delivered,
         baseline.send_syscalls_per_delivered,
     ) {
-        row("send syscalls / delivered", "send_syscalls_per_delivered", a, b);
+        row(
+            "send syscalls / delivered",
+            "send_syscalls_per_delivered",
+            a,
+            b,
+        );
     }
-    println!(
-        "{:<28} {:>14} {:>14}",
-        "lost", gamewire.lost, baseline.lost
-    );
+    println!("{:<28} {:>14} {:>14}", "lost", gamewire.lost, baseline.lost);
     println!(
         "{{\"gamewire\":{},\"baseline\":{},\"ratio\":{{{}}}}}",
         gamewire.json(),

@@ -86,7 +86,9 @@ pub struct SchedulerConfig {
     /// Jobs each priority's queue holds; more are refused.
     pub queue_capacity: usize,
     /// Picks of more urgent work a waiting normal job sits through before it
-    /// goes next; background waits twice as many.
+    /// goes next; background waits twice as many. `0` means strict
+    /// priority: the most urgent job always goes first, and a steady stream
+    /// of critical work can starve the rest.
     pub fairness: u32,
 }
 
@@ -136,6 +138,7 @@ impl Queues {
             .find(|p| !self.queues[p.index()].is_empty())?;
         let starving = [TaskPriority::Background, TaskPriority::Normal]
             .into_iter()
+            .filter(|_| fairness > 0)
             .find(|p| {
                 let i = p.index();
                 !self.queues[i].is_empty() && self.waited[i] >= fairness * i as u32
@@ -149,7 +152,7 @@ impl Queues {
             if p == chosen || self.queues[i].is_empty() {
                 self.waited[i] = 0;
             } else {
-                self.waited[i] += 1;
+                self.waited[i] = self.waited[i].saturating_add(1);
             }
         }
         let job = self.queues[chosen.index()].pop_front()?;
@@ -569,6 +572,37 @@ mod tests {
             .unwrap();
         // Background waits through at most 2 × fairness = 16 critical picks.
         assert_eq!(position, 16, "{:?}", &log.lock().unwrap()[..20]);
+    }
+
+    /// The picking rule alone: with `fairness` 0 the most urgent job
+    /// always goes first; with 2, normal work waits through 2 picks of
+    /// critical work and background through 4.
+    #[test]
+    fn pick_order_follows_fairness() {
+        fn order(fairness: u32) -> String {
+            let mut queues = Queues::default();
+            for (priority, count) in [
+                (TaskPriority::Critical, 6),
+                (TaskPriority::Normal, 2),
+                (TaskPriority::Background, 2),
+            ] {
+                for _ in 0..count {
+                    queues.queues[priority.index()].push_back(Queued {
+                        job: Box::pin(async {}),
+                        submitted: Instant::now(),
+                    });
+                }
+            }
+            std::iter::from_fn(|| queues.pick(fairness))
+                .map(|(priority, _)| match priority {
+                    TaskPriority::Critical => 'c',
+                    TaskPriority::Normal => 'n',
+                    TaskPriority::Background => 'b',
+                })
+                .collect()
+        }
+        assert_eq!(order(0), "ccccccnnbb");
+        assert_eq!(order(2), "ccncbncccb");
     }
 
     #[tokio::test]

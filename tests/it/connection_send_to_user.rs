@@ -103,3 +103,27 @@ async fn messages_of_another_protocol_are_refused() {
     );
     service.shutdown().await;
 }
+
+/// `broadcast` reaches every connected user once, from outside any handler.
+#[tokio::test]
+async fn broadcast_reaches_every_user() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(Client::<TestMessage>::connect(address).await.unwrap());
+    }
+    let news = TestMessage::Echoed {
+        text: "server restarts in 5 minutes".into(),
+    };
+    let reached = service.connection_service().broadcast(&news).await.unwrap();
+    assert_eq!(reached, 5);
+    for client in &mut clients {
+        assert_eq!(within(client.next_message()).await.unwrap(), news);
+        // Exactly once: the next message is the client's own echo.
+        let echo = TestMessage::Echo { text: "me".into() };
+        let reply = within(client.request(&echo, |_| true)).await;
+        assert_eq!(reply.unwrap(), TestMessage::Echoed { text: "me".into() });
+    }
+    service.shutdown().await;
+}

@@ -16,6 +16,7 @@ mod handler_errors;
 mod handshake_authenticator;
 mod handshake_mismatch;
 mod heartbeat_reaps_silent_peer;
+mod message_wire_ids;
 mod middleware_chain;
 mod performance_services;
 mod room_disconnect_leaves;

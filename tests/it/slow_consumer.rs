@@ -129,3 +129,58 @@ async fn drop_policy_keeps_the_client_and_counts_drops() {
     );
     service.shutdown().await;
 }
+
+/// Under the default policy (disconnect), frames of a `droppable` variant
+/// are dropped instead: the client stays, and its queue never holds more
+/// than its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn droppable_frames_are_dropped_not_disconnected() {
+    let config = TcpServerConfig {
+        outbound_queue_capacity: QUEUE,
+        ..test_config()
+    };
+    let service = test_server(config);
+    let address = start(&service).await;
+    let (mut sleeper, welcome) = RawClient::handshake::<TestMessage>(address).await;
+    let flooder = Client::<TestMessage>::connect(address).await.unwrap();
+
+    flooder
+        .send(&TestMessage::FloodTicks {
+            target: welcome.user_id,
+            count: 2000,
+            size: 32 * 1024,
+        })
+        .await
+        .unwrap();
+    let connections = service.connection_service();
+    eventually("ticks to be dropped", || {
+        let info = connections
+            .get_connection_info(welcome.user_id)
+            .expect("still connected");
+        assert!(
+            info.queued_frames <= QUEUE,
+            "{} frames queued",
+            info.queued_frames
+        );
+        info.frames_dropped > 0
+    })
+    .await;
+    let stats = connections.connection_stats();
+    assert_eq!(stats.slow_consumer_disconnects, 0);
+    assert!(connections.is_connected(welcome.user_id));
+
+    // The sleeper wakes up and is served normally.
+    sleeper
+        .send(&Frame::App(TestMessage::Echo {
+            text: "awake".into(),
+        }))
+        .await;
+    loop {
+        match sleeper.read::<TestMessage>().await.expect("connected") {
+            Frame::App(TestMessage::Echoed { text }) => break assert_eq!(text, "awake"),
+            Frame::App(TestMessage::Tick { .. }) | Frame::Ping { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    service.shutdown().await;
+}

@@ -46,6 +46,12 @@ pub enum TestMessage {
     /// The handler never finishes.
     #[gamewire(direction = to_server)]
     Stall,
+    /// The server sends `count` ticks of `size` bytes to `target`.
+    #[gamewire(direction = to_server)]
+    FloodTicks { target: u32, count: u32, size: u32 },
+    /// Droppable: a full queue drops it rather than disconnecting.
+    #[gamewire(direction = to_client, droppable)]
+    Tick { bytes: Vec<u8> },
 }
 
 /// State for `Count`.
@@ -95,6 +101,17 @@ async fn whisper(whisper: Whisper, session: Session) -> Result<(), gamewire::Sen
 async fn count(_: Count, counter: State<Counter>) -> Counted {
     Counted {
         n: counter.0.0.fetch_add(1, Ordering::Relaxed) + 1,
+    }
+}
+
+#[handler(TestMessage::FloodTicks)]
+async fn flood_ticks(flood: FloodTicks, connections: ConnectionService) {
+    let tick = TestMessage::Tick {
+        bytes: vec![7; flood.size as usize],
+    };
+    for _ in 0..flood.count {
+        // A dropped tick is not an error: that is what droppable means.
+        let _ = connections.send_to_user(flood.target, &tick).await;
     }
 }
 

@@ -499,6 +499,7 @@ impl ConnectionService {
             frames_out: counters.frames_out.load(Ordering::Relaxed),
             bytes_out: counters.bytes_out.load(Ordering::Relaxed),
             frames_dropped: counters.frames_dropped.load(Ordering::Relaxed),
+            queued_frames: connection.queue.len(),
         })
     }
 
@@ -593,4 +594,7 @@ pub struct ConnectionInfo {
     pub bytes_out: u64,
     /// Frames dropped for a full queue.
     pub frames_dropped: u64,
+    /// Frames in the outbound queue now, waiting for the writer; never more
+    /// than `outbound_queue_capacity`.
+    pub queued_frames: usize,
 }

@@ -62,6 +62,11 @@ impl OutboundQueue {
         Ok(())
     }
 
+    /// Frames waiting now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
     /// Takes the next frame if there is one.
     pub(crate) fn try_pop(&self) -> Option<Bytes> {
         let mut state = self.lock();

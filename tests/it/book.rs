@@ -92,3 +92,85 @@ fn the_book_builds() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+/// The `[dependencies]` keys of a Cargo.toml text: `name = …` and
+/// `name.workspace = true` lines up to the next section.
+fn dependency_names(manifest: &str) -> Vec<String> {
+    manifest
+        .split("[dependencies]\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| line.split(['=', '.']).next())
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The tutorial's readers type along in a crate of their own, whose
+/// Cargo.toml chapter 1 shows as plain text (the examples' own manifests
+/// inherit from the workspace and do not work outside it). Every
+/// dependency of the tutorial's example crates must be in it, and every
+/// tokio feature an example adds must be in the `tokio = …` line of its
+/// chapter or an earlier one.
+#[test]
+fn the_tutorials_cargo_toml_has_what_the_examples_need() {
+    let tutorial = book_dir().join("src/tutorial");
+    let chapter_1 = std::fs::read_to_string(tutorial.join("01-hello.md")).unwrap();
+    let manifest = chapter_1
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("chapter 1 shows the reader's Cargo.toml as a ```toml block");
+    assert!(
+        manifest.contains("gamewire = { path = \"../gamewire/framework\" }"),
+        "{manifest}"
+    );
+    let framework = Path::new(env!("CARGO_MANIFEST_DIR")).join("../framework/Cargo.toml");
+    let framework = std::fs::read_to_string(framework).unwrap();
+    assert!(
+        framework.contains("\nname = \"gamewire\"\n"),
+        "framework/ is the gamewire crate"
+    );
+    let in_book = dependency_names(manifest);
+
+    let mut chapters: Vec<_> = std::fs::read_dir(&tutorial)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    chapters.sort();
+    let mut tokio_line = String::new();
+    for chapter in chapters {
+        let stem = chapter.file_stem().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        if let Some(line) = text.lines().rfind(|l| l.starts_with("tokio = ")) {
+            tokio_line = line.to_owned();
+        }
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(format!("tutorial-{stem}/Cargo.toml"));
+        let example = std::fs::read_to_string(&example)
+            .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+        for name in dependency_names(&example) {
+            assert!(
+                in_book.contains(&name),
+                "examples/tutorial-{stem} depends on `{name}`, which chapter 1's Cargo.toml lacks"
+            );
+        }
+        let Some(line) = example.lines().find(|l| l.starts_with("tokio = ")) else {
+            continue;
+        };
+        let features = line.split("features = [").nth(1).unwrap_or_default();
+        for feature in features.split(']').next().unwrap().split(',') {
+            let feature = feature.trim();
+            if !feature.is_empty() {
+                assert!(
+                    tokio_line.contains(feature),
+                    "examples/tutorial-{stem} needs tokio's {feature}; the book's line by then is {tokio_line}"
+                );
+            }
+        }
+    }
+}

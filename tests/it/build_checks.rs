@@ -144,3 +144,24 @@ fn providing_the_state_leaves_only_the_unhandled_variant() {
         "{problems:#?}"
     );
 }
+
+/// The Compile errors chapter of the book shows both reports exactly as
+/// `check()` words them, paths, lines and type names included.
+#[test]
+fn the_book_shows_the_real_reports() {
+    let book = include_str!("../../book/src/reference/compile-errors.md");
+    let services = [
+        TcpGameService::with_config(test_config()).protocol::<unhandled::Unhandled>(),
+        TcpGameService::with_config(test_config()).protocol::<needs_state::NeedsState>(),
+    ];
+    for service in services {
+        let report = match service.check() {
+            Err(ServerError::Build(error)) => error.to_string(),
+            other => panic!("expected the build to fail, got {other:?}"),
+        };
+        assert!(
+            book.contains(&format!("```text\n{report}\n```")),
+            "book/src/reference/compile-errors.md lacks this report:\n{report}"
+        );
+    }
+}

@@ -7,7 +7,9 @@
 //! terminals. `cargo test -p example-tutorial-01-hello` runs two Rust
 //! clients against it. The chapter: `book/src/tutorial/01-hello.md`.
 
+// ANCHOR: imports
 use gamewire::{TcpGameService, TcpServerConfig};
+// ANCHOR_END: imports
 
 // ANCHOR: server
 /// The server: gamewire's built-in chat, with `config`.
@@ -29,5 +31,7 @@ async fn main() -> anyhow::Result<()> {
 }
 // ANCHOR_END: main
 
+// ANCHOR: tests_mod
 #[cfg(test)]
 mod tests;
+// ANCHOR_END: tests_mod

@@ -1,3 +1,4 @@
+// ANCHOR: imports
 use std::net::SocketAddr;
 
 use gamewire::ChatMessage;
@@ -5,6 +6,7 @@ use gamewire::client::Client;
 use tokio::net::TcpListener;
 
 use super::*;
+// ANCHOR_END: imports
 
 // ANCHOR: start
 /// Serves `server` on a free port of 127.0.0.1, in the background.

@@ -9,7 +9,9 @@
 //! `cargo test -p example-tutorial-02-protocol` plays clients against it.
 //! The chapter: `book/src/tutorial/02-protocol.md`.
 
+// ANCHOR: imports
 use gamewire::prelude::*;
+// ANCHOR_END: imports
 
 // ANCHOR: protocol
 /// Everything the clients and this server say to each other.
@@ -105,5 +107,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: tests_mod
 #[cfg(test)]
 mod tests;
+// ANCHOR_END: tests_mod

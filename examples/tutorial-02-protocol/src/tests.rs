@@ -1,9 +1,11 @@
+// ANCHOR: imports
 use std::net::SocketAddr;
 
 use gamewire::client::{Client, ClientError};
 use tokio::net::TcpListener;
 
 use super::*;
+// ANCHOR_END: imports
 
 /// Serves `server` on a free port of 127.0.0.1, in the background.
 async fn start() -> (TcpGameService, SocketAddr) {

@@ -8,12 +8,14 @@
 //! `cargo test -p example-tutorial-03-rooms` plays clients against it.
 //! The chapter: `book/src/tutorial/03-rooms.md`.
 
+// ANCHOR: imports
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use gamewire::ChatMessage;
 use gamewire::chat::ChatError;
 use gamewire::prelude::*;
+// ANCHOR_END: imports
 
 // ANCHOR: protocol
 /// Everything the clients and this server say to each other.
@@ -202,5 +204,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: tests_mod
 #[cfg(test)]
 mod tests;
+// ANCHOR_END: tests_mod

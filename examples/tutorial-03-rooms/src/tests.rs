@@ -1,3 +1,4 @@
+// ANCHOR: imports
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -5,6 +6,7 @@ use gamewire::client::{Client, ClientError};
 use tokio::net::TcpListener;
 
 use super::*;
+// ANCHOR_END: imports
 
 /// Serves `server` on a free port of 127.0.0.1, in the background.
 async fn start() -> (TcpGameService, SocketAddr) {
@@ -16,6 +18,7 @@ async fn start() -> (TcpGameService, SocketAddr) {
     (service, address)
 }
 
+// ANCHOR: expect_error
 /// Sends `message` and returns the error frame's text that must answer it.
 async fn expect_error(client: &mut Client<GameMessage>, message: GameMessage) -> String {
     client.send(&message).await.unwrap();
@@ -24,6 +27,7 @@ async fn expect_error(client: &mut Client<GameMessage>, message: GameMessage) ->
         other => panic!("expected an error frame, got {other:?}"),
     }
 }
+// ANCHOR_END: expect_error
 
 #[test]
 fn the_server_is_complete() {

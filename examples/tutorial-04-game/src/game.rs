@@ -2,9 +2,9 @@
 //! Keeping the rules apart from the server keeps both easy to read and to
 //! test.
 
+// ANCHOR: rules
 use std::fmt;
 
-// ANCHOR: rules
 /// One game of tic-tac-toe between two users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicTacToe {
@@ -60,18 +60,7 @@ impl fmt::Display for MoveError {
 impl std::error::Error for MoveError {}
 // ANCHOR_END: rules
 
-/// The rows, columns and diagonals.
-const LINES: [[usize; 3]; 8] = [
-    [0, 1, 2],
-    [3, 4, 5],
-    [6, 7, 8],
-    [0, 3, 6],
-    [1, 4, 7],
-    [2, 5, 8],
-    [0, 4, 8],
-    [2, 4, 6],
-];
-
+// ANCHOR: accessors
 impl TicTacToe {
     /// A new game: `x` moves first, then `o`.
     pub fn new(x: u32, o: u32) -> Self {
@@ -104,8 +93,23 @@ impl TicTacToe {
             })
             .collect()
     }
+}
+// ANCHOR_END: accessors
 
-    // ANCHOR: place_rule
+// ANCHOR: place_rule
+/// The rows, columns and diagonals.
+const LINES: [[usize; 3]; 8] = [
+    [0, 1, 2],
+    [3, 4, 5],
+    [6, 7, 8],
+    [0, 3, 6],
+    [1, 4, 7],
+    [2, 5, 8],
+    [0, 4, 8],
+    [2, 4, 6],
+];
+
+impl TicTacToe {
     /// `user_id` marks `cell`.
     ///
     /// # Errors
@@ -145,5 +149,5 @@ impl TicTacToe {
         self.turn = 1 - self.turn;
         Ok(Outcome::Next(self.next()))
     }
-    // ANCHOR_END: place_rule
 }
+// ANCHOR_END: place_rule

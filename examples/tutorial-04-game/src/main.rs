@@ -10,6 +10,7 @@
 //! terminals. `cargo test -p example-tutorial-04-game` plays whole games.
 //! The chapter: `book/src/tutorial/04-game.md`.
 
+// ANCHOR: imports
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -21,6 +22,7 @@ use crate::game::{Outcome, TicTacToe};
 
 pub mod game;
 pub mod play;
+// ANCHOR_END: imports
 
 /// Everything the clients and this server say to each other.
 #[message]
@@ -363,5 +365,7 @@ async fn main() -> anyhow::Result<()> {
 }
 // ANCHOR_END: main
 
+// ANCHOR: tests_mod
 #[cfg(test)]
 mod tests;
+// ANCHOR_END: tests_mod

@@ -4,6 +4,7 @@
 //! It speaks the server's own `GameMessage`, so a protocol change on one
 //! side is a compile error or a handshake refusal, never garbage.
 
+// ANCHOR: imports
 use std::io::Write;
 
 use gamewire::ChatMessage;
@@ -11,7 +12,9 @@ use gamewire::client::{Client, Incoming};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
 use crate::GameMessage;
+// ANCHOR_END: imports
 
+// ANCHOR: commands
 const HELP: &str = "commands: /name NAME, /join ROOM, /start, /wave, /quit; \
                     1 to 9 marks a cell; anything else is said in your room";
 
@@ -64,7 +67,9 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         _ => Err(format!("unknown command /{name}; {HELP}")),
     }
 }
+// ANCHOR_END: commands
 
+// ANCHOR: render
 /// The board as a grid; free cells show the number that marks them.
 pub fn grid(cells: &str) -> String {
     let marks: Vec<String> = cells
@@ -128,7 +133,9 @@ pub fn render(message: &GameMessage, me: u32) -> String {
         other => format!("* {other:?}"),
     }
 }
+// ANCHOR_END: render
 
+// ANCHOR: play
 /// Connects to `address` and plays from the terminal.
 ///
 /// # Errors
@@ -143,6 +150,7 @@ pub async fn play(address: &str) -> anyhow::Result<()> {
     )
     .await
 }
+// ANCHOR_END: play
 
 // ANCHOR: run
 /// Runs the client: typed lines from `input`, everything shown on

@@ -1,3 +1,4 @@
+// ANCHOR: imports
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::game::MoveError;
+// ANCHOR_END: imports
 
 /// Serves `server` on a free port of 127.0.0.1, in the background.
 async fn start() -> (TcpGameService, SocketAddr) {
@@ -19,6 +21,7 @@ async fn start() -> (TcpGameService, SocketAddr) {
     (service, address)
 }
 
+// ANCHOR: join
 /// Connects a player and puts it in `room_id`; the members already there
 /// read the notice that it joined.
 async fn join(
@@ -35,6 +38,7 @@ async fn join(
     }
     player
 }
+// ANCHOR_END: join
 
 /// Sends `message` and returns the error frame's text that must answer it.
 async fn expect_error(client: &mut Client<GameMessage>, message: GameMessage) -> String {
@@ -184,6 +188,7 @@ async fn a_game_needs_two_players_and_a_start() {
     service.shutdown().await;
 }
 
+// ANCHOR: terminal_test
 /// What the terminal client printed so far, shared with the test.
 #[derive(Clone, Default)]
 struct Screen(Arc<StdMutex<Vec<u8>>>);
@@ -246,6 +251,7 @@ async fn the_terminal_client_plays() {
 
     service.shutdown().await;
 }
+// ANCHOR_END: terminal_test
 
 #[test]
 fn typed_lines_parse() {

@@ -15,6 +15,7 @@
 //! `cargo test -p example-tutorial-05-middleware`.
 //! The chapter: `book/src/tutorial/05-middleware.md`.
 
+// ANCHOR: imports
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +24,7 @@ use gamewire::prelude::*;
 use gamewire::{ChatMessage, MiddlewareError, Reply};
 
 use crate::game::{Outcome, TicTacToe};
+// ANCHOR_END: imports
 
 #[path = "../../tutorial-04-game/src/game.rs"]
 pub mod game;
@@ -147,10 +149,12 @@ impl Names {
         Ok(())
     }
 
+    // ANCHOR: has_name
     /// Whether `user_id` chose a name.
     pub fn has_name(&self, user_id: u32) -> bool {
         self.by_user.lock().unwrap().contains_key(&user_id)
     }
+    // ANCHOR_END: has_name
 
     /// The name of `user_id`, or `user N` before it chose one.
     pub fn name_of(&self, user_id: u32) -> String {
@@ -431,5 +435,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: tests_mod
 #[cfg(test)]
 mod tests;
+// ANCHOR_END: tests_mod

@@ -1,3 +1,4 @@
+// ANCHOR: imports
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use gamewire::client::{Client, ClientError};
 use tokio::net::TcpListener;
 
 use super::*;
+// ANCHOR_END: imports
 
 // ANCHOR: start
 /// Serves `server` on a free port of 127.0.0.1, in the background.

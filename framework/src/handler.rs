@@ -251,15 +251,6 @@ impl HandlerRegistration {
     }
 }
 
-/// Implemented once per handled variant by `#[handler]`, so that a second
-/// handler for the same variant is a compile error naming both. `VARIANT`
-/// is the variant's declaration index: rustc's "conflicting
-/// implementations of trait `OneHandlerPerVariant<0>`" is about the first
-/// variant.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(message = "one handler per variant")]
-pub trait OneHandlerPerVariant<const VARIANT: usize> {}
-
 /// Whether a parameter whose [`FromSession::PAYLOAD_OF`] is `payload_of`
 /// may be taken by the handler of the variant at declaration index
 /// `variant` (`usize::MAX` for an unknown variant, reported elsewhere).

@@ -109,12 +109,9 @@ pub mod __private {
 
     pub use crate::handler::{
         FromSession, HandlerContext, HandlerFuture, HandlerRegistration, IntoReply,
-        OneHandlerPerVariant, PayloadOfHandledVariant, Rejection, Reply, Requirement, TypedHandler,
-        payload_matches,
+        PayloadOfHandledVariant, Rejection, Reply, Requirement, TypedHandler, payload_matches,
     };
-    pub use crate::middleware::{
-        MessageMiddleware, MiddlewareRegistration, OneMiddlewarePerOrder, TypedMiddleware,
-    };
+    pub use crate::middleware::{MessageMiddleware, MiddlewareRegistration, TypedMiddleware};
     pub use crate::protocol::{
         Direction, Location, Message, MessageField, ProtocolInfo, ProtocolRegistration,
         VariantInfo, fnv1a64, variant_index,

@@ -202,11 +202,6 @@ impl MiddlewareRegistration {
     }
 }
 
-/// Implemented once per (protocol, order) by `#[middleware]`, so two
-/// middlewares declared with the same order are a compile error.
-#[doc(hidden)]
-pub trait OneMiddlewarePerOrder<const ORDER: i32> {}
-
 /// Runs `before_process` of every middleware; returns how many ran and
 /// whether to go on.
 pub(crate) async fn run_before<M: Message>(

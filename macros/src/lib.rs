@@ -162,6 +162,9 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ascending `order` (an `i32`); two middlewares of one protocol may not
 /// share an order. Other attributes of the block, such as
 /// `#[gamewire::async_trait]`, are kept; write them after `#[middleware]`.
+/// `YourProtocol` must be declared in your crate; for one from another
+/// crate (the built-in `ChatMessage`), add the middleware with
+/// `TcpGameService::middleware` instead.
 ///
 /// # Examples
 ///

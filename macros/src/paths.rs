@@ -106,8 +106,6 @@ private_paths! {
     typed_handler => TypedHandler;
     /// `HandlerRegistration`.
     handler_registration => HandlerRegistration;
-    /// `OneHandlerPerVariant`.
-    one_handler_per_variant => OneHandlerPerVariant;
     /// `PayloadOfHandledVariant`.
     payload_of_handled_variant => PayloadOfHandledVariant;
     /// `payload_matches`, the const fn.
@@ -120,8 +118,6 @@ private_paths! {
     typed_middleware => TypedMiddleware;
     /// `MiddlewareRegistration`.
     middleware_registration => MiddlewareRegistration;
-    /// `OneMiddlewarePerOrder`.
-    one_middleware_per_order => OneMiddlewarePerOrder;
     /// `type_id`, the fn.
     type_id => type_id;
 }

@@ -62,27 +62,20 @@ fn lookup(handler: &Handler<'_>, variant_name: &str) -> TokenStream {
     }
 }
 
-/// The `OneHandlerPerVariant` impl, spanned at the variant so that
-/// "conflicting implementations" points at the attributes of both
-/// handlers of one variant. An unknown variant has index `usize::MAX`;
-/// each such handler gets its own slot, so only the "no variant named"
-/// error is reported.
+/// A hidden associated const on the enum named after the variant,
+/// `handler_for_<Variant>`, spanned at the variant: a second handler for
+/// the same variant defines it again, and rustc reports "duplicate
+/// definitions with name `handler_for_Ping`" with a caret under the
+/// variant in both attributes.
 fn unique(handler: &Handler<'_>) -> TokenStream {
     let span = handler.variant.span();
-    let one_handler = paths::one_handler_per_variant(span);
+    let name = format_ident!("handler_for_{}", handler.variant.unraw(), span = span);
     quote_spanned! {span=>
-        #[doc(hidden)]
-        const __GAMEWIRE_SLOT: usize = if __GAMEWIRE_VARIANT == usize::MAX {
-            let here = (::core::line!() as usize)
-                .wrapping_mul(4096)
-                .wrapping_add(::core::column!() as usize);
-            usize::MAX.wrapping_sub(here).wrapping_sub(1)
-        } else {
-            __GAMEWIRE_VARIANT
-        };
-
-        #[automatically_derived]
-        impl #one_handler<{ __GAMEWIRE_SLOT }> for __GamewireProtocol {}
+        impl __GamewireProtocol {
+            #[doc(hidden)]
+            #[allow(dead_code, non_upper_case_globals)]
+            const #name: () = ();
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! one-middleware-per-order check, the factory and the registration.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::Middleware;
@@ -17,13 +17,25 @@ pub(crate) fn middleware(middleware: &Middleware<'_>, item: TokenStream) -> Toke
     let order = &middleware.order.1;
     let name = pretty(self_ty);
 
-    // Spanned at the `order` value, so that "conflicting implementations"
-    // points at both middlewares' orders.
+    // A hidden associated const on the protocol named after the order,
+    // spanned at the `order` value: a second middleware at the same order
+    // defines it again, and rustc reports "duplicate definitions with name
+    // `middleware_at_order_10`" at both middlewares' orders.
     let order_span = order.span();
-    let one_per_order = paths::one_middleware_per_order(order_span);
+    let value = middleware.order.0;
+    let sign = if value < 0 { "minus_" } else { "" };
+    let slot = format_ident!(
+        "middleware_at_order_{}{}",
+        sign,
+        value.unsigned_abs(),
+        span = order_span
+    );
     let unique = quote_spanned! {order_span=>
-        #[automatically_derived]
-        impl #one_per_order<{ #order }> for #protocol {}
+        impl #protocol {
+            #[doc(hidden)]
+            #[allow(dead_code, non_upper_case_globals)]
+            const #slot: () = ();
+        }
     };
 
     // Spanned at the type, so a missing `Default` is reported there.
@@ -90,7 +102,7 @@ mod tests {
         let _: syn::File = syn::parse2(out.clone()).unwrap();
         let out = out.to_string();
         assert!(
-            out.contains("OneMiddlewarePerOrder < { - 5 } > for GameMessage"),
+            out.contains("const middleware_at_order_minus_5 : () = ()"),
             "{out}"
         );
         assert!(out.contains("name : \"limits::RateLimit\""), "{out}");

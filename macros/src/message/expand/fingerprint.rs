@@ -1,5 +1,8 @@
-//! The protocol fingerprint: a hash of everything the wire format depends
-//! on, compared by clients and servers during the handshake.
+//! The protocol fingerprint: a hash of everything in the enum's declaration
+//! that the wire format depends on, compared by clients and servers during
+//! the handshake. Field types are hashed as written: a proc macro cannot
+//! see inside a type declared elsewhere (the book's macro reference says
+//! what that means for users).
 
 use std::fmt::Write as _;
 

@@ -67,7 +67,7 @@ mod sig;
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use gamewire::prelude::*;
 ///
 /// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -91,6 +91,7 @@ mod sig;
 /// }
 ///
 /// // `Ping` is now also a struct: `GameMessage::from(Ping { nonce: 1 })`.
+/// # fn main() {}
 /// ```
 ///
 /// # Errors
@@ -125,8 +126,24 @@ pub fn message(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use gamewire::prelude::*;
+/// # #[payload]
+/// # pub struct MoveCmd { pub dx: i32, pub dy: i32 }
+/// # #[message]
+/// # pub enum GameMessage {
+/// #     #[gamewire(direction = to_server)]
+/// #     Ping { nonce: u64 },
+/// #     #[gamewire(direction = to_client)]
+/// #     Pong { nonce: u64 },
+/// #     #[gamewire(direction = to_server)]
+/// #     Move(MoveCmd),
+/// # }
+/// # #[derive(Default)]
+/// # pub struct World;
+/// # impl World {
+/// #     fn apply(&self, _: MoveCmd) -> Result<(), std::io::Error> { Ok(()) }
+/// # }
 ///
 /// #[handler(GameMessage::Ping)]
 /// async fn ping(ping: Ping, _session: Session) -> GameMessage {
@@ -134,10 +151,11 @@ pub fn message(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 ///
 /// #[handler(GameMessage::Move)]
-/// async fn moved(cmd: MoveCmd, world: State<World>) -> anyhow::Result<()> {
+/// async fn moved(cmd: MoveCmd, world: State<World>) -> Result<(), std::io::Error> {
 ///     world.apply(cmd)?;
 ///     Ok(())
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// # Errors
@@ -168,9 +186,14 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use gamewire::prelude::*;
 /// use gamewire::{MiddlewareError, Reply};
+/// # #[message]
+/// # pub enum GameMessage {
+/// #     #[gamewire(unhandled)]
+/// #     Ping { nonce: u64 },
+/// # }
 ///
 /// #[derive(Default)]
 /// struct CountMessages(std::sync::atomic::AtomicU64);
@@ -187,6 +210,7 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         Ok(())
 ///     }
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// # Errors
@@ -210,7 +234,7 @@ pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use gamewire::prelude::*;
 ///
 /// #[payload]
@@ -219,8 +243,10 @@ pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// #[message]
 /// pub enum GameMessage {
+///     #[gamewire(unhandled)]
 ///     Move { to: Position },
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// # Errors

@@ -93,6 +93,13 @@ impl CloseSignal {
         self.level.load(Ordering::Acquire) >= Self::CLOSING
     }
 
+    /// A waiter woken by the next [`cancel`](Self::cancel) or
+    /// [`force`](Self::force); enable it, then check
+    /// [`is_cancelled`](Self::is_cancelled), to miss none.
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+
     /// Completes once [`cancel`](Self::cancel) or [`force`](Self::force)
     /// was called.
     pub(crate) async fn cancelled(&self) {
@@ -191,6 +198,7 @@ impl Connection {
         };
         let first = self.close_reason.set((frame, drain)).is_ok();
         self.closing.cancel();
+        self.queue.interrupt();
         first
     }
 
@@ -198,11 +206,13 @@ impl Connection {
     /// used when the client itself went away.
     pub(crate) fn close_quietly(&self) {
         self.closing.cancel();
+        self.queue.interrupt();
     }
 
     /// Stops the session at once: the drain time of a shutdown is over.
     pub(crate) fn force(&self) {
         self.closing.force();
+        self.queue.interrupt();
     }
 
     pub(crate) fn is_closing(&self) -> bool {

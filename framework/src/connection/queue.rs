@@ -24,6 +24,8 @@ pub(crate) enum PushError {
 struct State {
     frames: VecDeque<Bytes>,
     closed: bool,
+    /// The connection is closing: a waiting [`OutboundQueue::pop`] returns.
+    interrupted: bool,
 }
 
 /// Frames waiting for the writer.
@@ -78,7 +80,8 @@ impl OutboundQueue {
         frame
     }
 
-    /// Waits for the next frame; `None` once closed and empty.
+    /// Waits for the next frame; `None` once closed and empty, or once
+    /// [`interrupt`](Self::interrupt)ed.
     ///
     /// Cancel safe: a frame is taken only when this returns it.
     pub(crate) async fn pop(&self) -> Option<Bytes> {
@@ -87,6 +90,9 @@ impl OutboundQueue {
             tokio::pin!(notified);
             // Register before looking, so a push in between wakes us.
             notified.as_mut().enable();
+            if self.lock().interrupted {
+                return None;
+            }
             if let Some(frame) = self.try_pop() {
                 return Some(frame);
             }
@@ -95,6 +101,14 @@ impl OutboundQueue {
             }
             notified.await;
         }
+    }
+
+    /// Makes [`pop`](Self::pop) return `None` from now on, so the writer
+    /// waits on the queue alone and still learns of a close; the frames
+    /// stay, for [`try_pop`](Self::try_pop).
+    pub(crate) fn interrupt(&self) {
+        self.lock().interrupted = true;
+        self.ready.notify_one();
     }
 
     /// Refuses further frames; those queued can still be taken.

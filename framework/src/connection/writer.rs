@@ -125,58 +125,57 @@ async fn write_pending<W: AsyncWrite + Unpin>(
 /// then writes the close frame.
 ///
 /// `force` is the server's "stop now" signal, used when a graceful
-/// shutdown's drain time is over.
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
+/// shutdown's drain time is over. It is not watched while the connection
+/// lives: it is one token shared by every connection, and polling it on
+/// each wake would take its lock on every write. A forced shutdown forces
+/// each connection's own signal, which ends the loop, and the closing path
+/// then sees `force`.
+///
+/// Not an `async fn`, whose future would hold its arguments twice for the
+/// life of the connection (rust-lang/rust#62958).
+pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
     connection: Arc<Connection>,
     mut socket: W,
     pool: Option<EnhancedMemoryPool>,
     force: CancellationToken,
-) {
-    let mut outbox = Outbox {
-        connection: Arc::clone(&connection),
-        carry: None,
-        pool,
-    };
-    let mut pending: Option<Pending> = None;
-    loop {
-        if pending.is_none() {
-            pending = match outbox.try_gather() {
-                Some(next) => Some(next),
-                // The server's `force` is not watched here: it is one token
-                // shared by every connection, and polling it on each wake
-                // would take its lock on every write. A forced shutdown
-                // forces each connection's own signal, which ends this loop,
-                // and `finish` then sees `force`.
-                None => tokio::select! {
-                    biased;
-                    () = connection.closing().cancelled() => break,
-                    next = connection.queue.pop() => match next {
-                        Some(first) => Some(outbox.gather(first)),
-                        None => break,
-                    },
-                },
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let mut outbox = Outbox {
+            connection: Arc::clone(&connection),
+            carry: None,
+            pool,
+        };
+        let mut pending: Option<Pending> = None;
+        loop {
+            if pending.is_none() {
+                pending = outbox.try_gather();
+            }
+            let Some(chunk) = pending.as_mut() else {
+                // Idle: the queue alone is waited on; a close interrupts it.
+                match connection.queue.pop().await {
+                    Some(first) => pending = Some(outbox.gather(first)),
+                    None => break,
+                }
+                continue;
             };
+            let written = tokio::select! {
+                biased;
+                // A slow consumer's close must not wait for its full socket.
+                () = connection.closing().cancelled() => break,
+                result = write_pending(&mut socket, chunk, &connection) => result,
+            };
+            if let Err(error) = written {
+                tracing::debug!(user_id = connection.user_id, %error, "write failed");
+                connection.close(CloseCode::Kicked, "write failed", false);
+                return connection.finish_counting();
+            }
+            pending = None;
         }
-        let Some(chunk) = pending.as_mut() else {
-            continue;
-        };
-        let written = tokio::select! {
-            biased;
-            // A slow consumer's close must not wait for its full socket.
-            () = connection.closing().cancelled() => break,
-            result = write_pending(&mut socket, chunk, &connection) => result,
-        };
-        if let Err(error) = written {
-            tracing::debug!(user_id = connection.user_id, %error, "write failed");
-            connection.close(CloseCode::Kicked, "write failed", false);
-            return connection.finish_counting();
-        }
-        pending = None;
-    }
 
-    // Boxed: the closing path runs once, and keeping its state out of the
-    // task keeps every idle connection smaller.
-    Box::pin(finish(connection, outbox, pending, socket, force)).await;
+        // Boxed: the closing path runs once, and keeping its state out of
+        // the task keeps every idle connection smaller.
+        Box::pin(finish(connection, outbox, pending, socket, force)).await;
+    }
 }
 
 /// Delivers what the close allows, then the close frame, then shuts the

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -166,10 +166,11 @@ async fn accept_loop<M: Message>(runtime: &Arc<Runtime<M>>, listener: &TcpListen
                 .spawn(refuse(socket, runtime.config.max_connections));
             continue;
         }
-        let session = run_session(Arc::clone(runtime), socket, peer);
-        runtime.tracker.spawn(async move {
-            session.await;
-        });
+        // Spawned as it is: a wrapping `async move { session.await }` would
+        // hold the session's future twice (rust-lang/rust#62958).
+        runtime
+            .tracker
+            .spawn(run_session(Arc::clone(runtime), socket, peer));
     }
 }
 
@@ -212,22 +213,74 @@ async fn drain<M: Message>(runtime: &Runtime<M>) {
 }
 
 /// Decrements the active-socket count however the session ends.
-struct ActiveGuard<'a>(&'a AtomicUsize);
+struct ActiveGuard<M: Message>(Arc<Runtime<M>>);
 
-impl Drop for ActiveGuard<'_> {
+impl<M: Message> Drop for ActiveGuard<M> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, peer: SocketAddr) {
-    let _active = ActiveGuard(&runtime.shared.active);
+/// A connection's whole life: the handshake, then the read loop until it
+/// ends.
+///
+/// Not an `async fn`: the future of one would keep its arguments twice (as
+/// captures and as locals) for the life of the connection
+/// (rust-lang/rust#62958). Here the socket and the peer address go into
+/// the handshake's boxed future, which is freed once the session runs.
+fn run_session<M: Message>(
+    runtime: Arc<Runtime<M>>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> + Send + 'static {
+    let active = ActiveGuard(Arc::clone(&runtime));
+    let open = Box::pin(open_session(Arc::clone(&runtime), socket, peer));
+    async move {
+        let _active = active;
+        let Some(Opened {
+            connection,
+            mut reader,
+            pending,
+        }) = open.await
+        else {
+            return;
+        };
+        // From here on the session ends through this guard, however it
+        // ends: the read loop returning, a forced shutdown dropping it
+        // mid-handler, or a panic unwinding the task.
+        let _end = SessionEnd {
+            runtime: &runtime,
+            connection: &connection,
+        };
+        let session = Session::new(Arc::clone(&connection), Arc::clone(&runtime.services));
+        if runtime.shared.shutdown.is_cancelled() {
+            // Registered after the drain closed every session it saw.
+            connection.close(CloseCode::Shutdown, "the server is shutting down", true);
+        }
+        let splitter = FrameSplitter::new(runtime.config.max_frame_len);
+        read_loop(&runtime, &session, &mut reader, pending, splitter).await;
+    }
+}
+
+/// A session that passed its handshake.
+struct Opened {
+    connection: Arc<Connection>,
+    reader: OwnedReadHalf,
+    /// Bytes the client sent right behind its hello.
+    pending: Option<PooledBuffer>,
+}
+
+/// The handshake: reads the hello, registers the connection and starts its
+/// writer; or tells the client why not and returns `None`.
+async fn open_session<M: Message>(
+    runtime: Arc<Runtime<M>>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) -> Option<Opened> {
     let _ = socket.set_nodelay(true);
     let (mut reader, mut writer) = socket.into_split();
     let splitter = FrameSplitter::new(runtime.config.max_frame_len);
-    // The handshake is small; its buffer is dropped once the session runs.
     let mut buf = BytesMut::with_capacity(256);
-
     // A shutdown that begins mid-handshake (a slow client, a slow
     // authenticator) closes the socket with the shutdown reason rather than
     // holding up the drain.
@@ -250,7 +303,7 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
                 })
                 .await;
             }
-            return;
+            return None;
         }
     };
     runtime.tracker.spawn(run_writer(
@@ -259,32 +312,16 @@ async fn run_session<M: Message>(runtime: Arc<Runtime<M>>, socket: TcpStream, pe
         runtime.shared.pool.clone(),
         runtime.force.clone(),
     ));
-    // From here on the session ends through this guard, however it ends: the
-    // read loop returning, a forced shutdown dropping it mid-handler, or a
-    // panic unwinding the task.
-    let _end = SessionEnd {
-        runtime: &runtime,
-        connection: &connection,
-    };
-    let session = Session::new(Arc::clone(&connection), Arc::clone(&runtime.services));
-    // Bytes the client sent right behind its hello.
     let pending = (!buf.is_empty()).then(|| {
         let mut pending = read_buffer(&runtime);
         pending.extend_from_slice(&buf);
         pending
     });
-    drop(buf);
-    if runtime.shared.shutdown.is_cancelled() {
-        // Registered after the drain closed every session it saw.
-        connection.close(CloseCode::Shutdown, "the server is shutting down", true);
-    }
-    // The connection's own signal, not the server's `force` token: that one
-    // is shared by every session, and this select polls it on every wake.
-    tokio::select! {
-        biased;
-        () = connection.closing().forced() => {}
-        () = read_loop(&runtime, &session, &mut reader, pending, splitter) => {}
-    }
+    Some(Opened {
+        connection,
+        reader,
+        pending,
+    })
 }
 
 /// Runs [`end_session`] when dropped.
@@ -299,8 +336,6 @@ impl<M: Message> Drop for SessionEnd<'_, M> {
     }
 }
 
-type Opened = Arc<Connection>;
-
 /// Reads the hello, authenticates, registers the connection and queues the
 /// welcome. On failure, returns the close frame to send.
 async fn handshake<M: Message>(
@@ -309,7 +344,7 @@ async fn handshake<M: Message>(
     buf: &mut BytesMut,
     splitter: FrameSplitter,
     peer: SocketAddr,
-) -> Result<Opened, CloseFrame> {
+) -> Result<Arc<Connection>, CloseFrame> {
     let fail = |code: CloseCode, reason: String| CloseFrame {
         code: code.as_u16(),
         reason,
@@ -426,56 +461,98 @@ fn read_buffer<M: Message>(runtime: &Runtime<M>) -> PooledBuffer {
 /// the socket to be readable with no buffer at all, takes one for the
 /// read, and gives it back as soon as every complete frame in it has been
 /// handled. An idle connection therefore holds no read buffer.
-async fn read_loop<M: Message>(
-    runtime: &Runtime<M>,
-    session: &Session,
-    reader: &mut OwnedReadHalf,
+///
+/// Not an `async fn`, for the reason given at [`run_session`].
+fn read_loop<'a, M: Message>(
+    runtime: &'a Runtime<M>,
+    session: &'a Session,
+    reader: &'a mut OwnedReadHalf,
     mut buffer: Option<PooledBuffer>,
     splitter: FrameSplitter,
-) {
-    let connection = session.connection();
-    let mut errors = 0u32;
-    let mut read_at = std::time::Instant::now();
-    loop {
-        if let Some(buf) = buffer.as_mut() {
-            loop {
-                match splitter.split(buf) {
-                    Ok(Some(payload)) => {
-                        if !handle_frame(runtime, session, &payload, &mut errors, read_at).await {
+) -> impl Future<Output = ()> + Send + 'a {
+    async move {
+        let connection = session.connection();
+        let mut errors = 0u32;
+        let mut read_at = std::time::Instant::now();
+        loop {
+            if let Some(buf) = buffer.as_mut() {
+                loop {
+                    match splitter.split(buf) {
+                        Ok(Some(payload)) => {
+                            // Boxed: the state of handling one frame lives only
+                            // while it is handled, so an idle session's task
+                            // does not carry it. A forced shutdown stops a
+                            // handler that outlasts the drain time; it watches
+                            // the connection's own signal, not the server-wide
+                            // token whose lock every session would share.
+                            let handled = Box::pin(async {
+                                tokio::select! {
+                                    biased;
+                                    () = connection.closing().forced() => false,
+                                    go_on = handle_frame(runtime, session, &payload, &mut errors, read_at) => go_on,
+                                }
+                            });
+                            if !handled.await {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(error @ DecodeError::TooLarge { .. }) => {
+                            connection.close(CloseCode::FrameTooLarge, &error.to_string(), false);
                             return;
                         }
+                        Err(_) => unreachable!("the splitter only reports oversized frames"),
                     }
-                    Ok(None) => break,
-                    Err(error @ DecodeError::TooLarge { .. }) => {
-                        connection.close(CloseCode::FrameTooLarge, &error.to_string(), false);
+                    if connection.is_closing() {
                         return;
                     }
-                    Err(_) => unreachable!("the splitter only reports oversized frames"),
                 }
-                if connection.is_closing() {
-                    return;
+                if buf.is_empty() {
+                    buffer = None;
                 }
             }
-            if buf.is_empty() {
-                buffer = None;
+            if !readable_or_closing(connection, reader).await {
+                return;
             }
-        }
-        tokio::select! {
-            biased;
-            () = connection.closing().cancelled() => return,
-            ready = reader.readable() => if ready.is_err() { return },
-        }
-        let buf = buffer.get_or_insert_with(|| read_buffer(runtime));
-        match reader.try_read_buf(&mut **buf) {
-            Ok(0) => return,
-            Ok(_) => {
-                read_at = std::time::Instant::now();
-                connection.touch();
+            let buf = buffer.get_or_insert_with(|| read_buffer(runtime));
+            match reader.try_read_buf(&mut **buf) {
+                Ok(0) => return,
+                Ok(_) => {
+                    read_at = std::time::Instant::now();
+                    connection.touch();
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
             }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
         }
     }
+}
+
+/// Waits until the socket has bytes (`true`) or the connection is closing
+/// or broken (`false`).
+///
+/// Polled by hand rather than with `select!` over `readable()` and
+/// `closing().cancelled()`: those two futures would cost some 200 bytes in
+/// every idle session's task, and a socket's read readiness needs no
+/// waiter of its own (`poll_read_ready` uses the socket's one read waker).
+async fn readable_or_closing(connection: &Connection, reader: &OwnedReadHalf) -> bool {
+    let closing = connection.closing().notified();
+    let mut closing = std::pin::pin!(closing);
+    // Registered before looking, so a close in between wakes us.
+    closing.as_mut().enable();
+    if connection.is_closing() {
+        return false;
+    }
+    std::future::poll_fn(|cx| {
+        if closing.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(false);
+        }
+        reader
+            .as_ref()
+            .poll_read_ready(cx)
+            .map(|ready| ready.is_ok())
+    })
+    .await
 }
 
 /// Handles one frame; `false` ends the session.
@@ -540,9 +617,7 @@ async fn handle_frame<M: Message>(
         .counters
         .messages_in
         .fetch_add(1, Ordering::Relaxed);
-    // Boxed: the dispatch state lives only while a message is handled, so an
-    // idle session does not carry it (a few hundred bytes per connection).
-    let outcome = Box::pin(runtime.messages.process(session, message, read_at)).await;
+    let outcome = runtime.messages.process(session, message, read_at).await;
     if let (Some(sent_at_us), Some(monitor)) = (stamp, runtime.messages.monitor()) {
         let micros = wire::unix_micros().saturating_sub(sent_at_us);
         monitor.record_end_to_end(session.user_id(), std::time::Duration::from_micros(micros));
@@ -665,14 +740,11 @@ mod tests {
         let (socket, peer) = listener.accept().await.unwrap();
         let session = run_session(Arc::clone(&runtime), socket, peer);
         let size = std::mem::size_of_val(&session);
-        assert!(
-            size <= 1024,
-            "the reader task's future grew to {size} bytes"
-        );
+        assert!(size <= 400, "the reader task's future grew to {size} bytes");
         let (_read, write) = client.into_split();
         let connection = runtime.shared.connections.open(1, peer, 1024);
         let writer = run_writer(connection, write, None, CancellationToken::new());
         let size = std::mem::size_of_val(&writer);
-        assert!(size <= 768, "the writer task's future grew to {size} bytes");
+        assert!(size <= 512, "the writer task's future grew to {size} bytes");
     }
 }

@@ -133,6 +133,10 @@ async fn write_pending<W: AsyncWrite + Unpin>(
 ///
 /// Not an `async fn`, whose future would hold its arguments twice for the
 /// life of the connection (rust-lang/rust#62958).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice (rust-lang/rust#62958)"
+)]
 pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
     connection: Arc<Connection>,
     mut socket: W,

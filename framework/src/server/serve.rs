@@ -463,6 +463,10 @@ fn read_buffer<M: Message>(runtime: &Runtime<M>) -> PooledBuffer {
 /// handled. An idle connection therefore holds no read buffer.
 ///
 /// Not an `async fn`, for the reason given at [`run_session`].
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice (rust-lang/rust#62958)"
+)]
 fn read_loop<'a, M: Message>(
     runtime: &'a Runtime<M>,
     session: &'a Session,

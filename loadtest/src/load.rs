@@ -186,6 +186,10 @@ pub(crate) struct ClientResult {
 /// Shared switches of one run.
 pub(crate) struct RunControl {
     pub(crate) epoch: Instant,
+    /// Microseconds after `epoch` when the measured window began: lines
+    /// sent before it (the warm-up) are delivered and counted, but their
+    /// round trips are not recorded.
+    pub(crate) measure_from_us: AtomicU64,
     /// Cancelled when senders must stop.
     pub(crate) stop_sending: CancellationToken,
     /// Cancelled when clients must disconnect, after the drain.
@@ -221,7 +225,7 @@ pub(crate) async fn drive(
         Arc::clone(&window),
         pongs_tx,
         Arc::clone(&counters),
-        control.epoch,
+        Arc::clone(&control),
     ));
     let padding = "x".repeat(text_size.saturating_sub(16));
     let mut out = BytesMut::new();
@@ -297,7 +301,7 @@ async fn read_side(
     window: Arc<Semaphore>,
     pongs: mpsc::Sender<Bytes>,
     counters: Arc<ClientCounters>,
-    epoch: Instant,
+    control: Arc<RunControl>,
 ) -> anyhow::Result<ClientResult> {
     let mut round_trips = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     loop {
@@ -307,8 +311,9 @@ async fn read_side(
                     counters.delivered.fetch_add(1, Ordering::Relaxed);
                     if sender == user_id {
                         window.add_permits(1);
-                        if let Some(stamp) = stamp {
-                            let now = epoch.elapsed().as_micros() as u64;
+                        let measured = control.measure_from_us.load(Ordering::Relaxed);
+                        if let Some(stamp) = stamp.filter(|&stamp| stamp >= measured) {
+                            let now = control.epoch.elapsed().as_micros() as u64;
                             round_trips.saturating_record(now.saturating_sub(stamp).max(1));
                         }
                     }

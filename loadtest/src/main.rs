@@ -28,7 +28,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -150,6 +150,11 @@ struct Workload {
     /// Write a latency chart (SVG) here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Load before the measured window begins, so neither server (nor the
+    /// load generator) is measured cold; nothing from it is reported but
+    /// losses.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
 }
 
 impl Workload {
@@ -321,10 +326,10 @@ async fn run(
     // Let the server settle the joins before reading its memory.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_after = server_pid.and_then(procfs::rss_bytes);
-    let cpu_before = server_pid.and_then(procfs::cpu_time);
 
     let control = Arc::new(RunControl {
         epoch: Instant::now(),
+        measure_from_us: AtomicU64::new(0),
         stop_sending: CancellationToken::new(),
         finish: CancellationToken::new(),
     });
@@ -345,13 +350,25 @@ async fn run(
     let delivered = |c: &ClientCounters| c.delivered.load(Ordering::Relaxed);
     let sent = |c: &ClientCounters| c.sent.load(Ordering::Relaxed);
 
+    if !workload.idle && !workload.warmup.is_zero() {
+        println!("warming up for {:?}", workload.warmup);
+        tokio::time::sleep(workload.warmup).await;
+    }
+    let measured_from = control.epoch.elapsed();
+    control
+        .measure_from_us
+        .store(measured_from.as_micros() as u64, Ordering::Relaxed);
+    let delivered_before = total(delivered);
+    let sent_before = total(sent);
+    let cpu_before = server_pid.and_then(procfs::cpu_time);
+
     // Count the server's send syscalls over the run, when perf can.
     let sends = match (server_pid, workload.idle) {
         (Some(pid), false) => Some(tokio::spawn(syscalls::count_sends(pid, workload.duration))),
         _ => None,
     };
     let start = Instant::now();
-    let mut bar = Progress::new(workload.duration);
+    let mut bar = Progress::new(workload.duration, (sent_before, delivered_before));
     while start.elapsed() < workload.duration {
         tokio::time::sleep(Duration::from_secs(1).min(workload.duration)).await;
         let (sent, delivered) = (total(sent), total(delivered));
@@ -361,7 +378,7 @@ async fn run(
     bar.finish();
     control.stop_sending.cancel();
     let elapsed = start.elapsed();
-    let delivered_in_run = total(delivered);
+    let delivered_in_run = total(delivered) - delivered_before;
     let cpu_after = server_pid.and_then(procfs::cpu_time);
 
     // Wait for what is still on its way: until every line is delivered
@@ -473,12 +490,13 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(duration: Duration) -> Self {
+    /// `counted`: lines sent and delivered before the window began.
+    fn new(duration: Duration, counted: (u64, u64)) -> Self {
         use std::io::IsTerminal as _;
         Progress {
             duration,
             in_place: std::io::stdout().is_terminal(),
-            last: (0, 0),
+            last: counted,
         }
     }
 
@@ -562,6 +580,8 @@ mod tests {
             text_size: 32,
             source_ips: 1,
             svg: None,
+            // Without one, every line sent is a round trip recorded.
+            warmup: Duration::ZERO,
         };
         for kind in [ServerKind::Gamewire, ServerKind::Baseline] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

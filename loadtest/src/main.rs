@@ -353,11 +353,11 @@ async fn run(
     if !workload.idle && !workload.warmup.is_zero() {
         println!("warming up for {:?}", workload.warmup);
         tokio::time::sleep(workload.warmup).await;
+        let measured_from = control.epoch.elapsed().as_micros() as u64;
+        control
+            .measure_from_us
+            .store(measured_from, Ordering::Relaxed);
     }
-    let measured_from = control.epoch.elapsed();
-    control
-        .measure_from_us
-        .store(measured_from.as_micros() as u64, Ordering::Relaxed);
     let delivered_before = total(delivered);
     let sent_before = total(sent);
     let cpu_before = server_pid.and_then(procfs::cpu_time);

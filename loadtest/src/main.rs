@@ -97,6 +97,10 @@ enum Command {
     Compare {
         #[command(flatten)]
         workload: Workload,
+        /// Rounds of both servers, alternating which goes first; with more
+        /// than one, the last table gives each ratio's median.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
 }
 
@@ -222,7 +226,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", figures.json());
                 Ok(())
             }
-            Command::Compare { workload } => compare(&workload).await,
+            Command::Compare { workload, rounds } => compare(&workload, rounds).await,
             Command::Bench {
                 messages,
                 connections,
@@ -291,26 +295,56 @@ async fn spawn_server(kind: ServerKind) -> anyhow::Result<(tokio::process::Child
     Ok((child, address))
 }
 
-async fn compare(workload: &Workload) -> anyhow::Result<()> {
+async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
     workload.check()?;
-    let mut results = Vec::new();
-    for kind in [ServerKind::Gamewire, ServerKind::Baseline] {
-        println!("\n== {} ==", kind.name());
-        let (mut child, address) = spawn_server(kind).await?;
-        let pid = child.id();
-        let (figures, histogram) = run(address, pid, workload, kind.name()).await?;
-        child.kill().await?;
-        figures.print();
-        println!("{}", figures.json());
-        results.push((figures, histogram));
+    let rounds = rounds.max(1);
+    let mut results = Vec::with_capacity(rounds);
+    let mut merged = [
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+    ];
+    for round in 0..rounds {
+        // Alternating who goes first cancels what going first costs (or
+        // gains) on a machine that is warming up or busy.
+        let order = if round % 2 == 0 {
+            [ServerKind::Gamewire, ServerKind::Baseline]
+        } else {
+            [ServerKind::Baseline, ServerKind::Gamewire]
+        };
+        let mut pair = [None, None];
+        for kind in order {
+            match rounds {
+                1 => println!("\n== {} ==", kind.name()),
+                _ => println!("\n== round {} of {rounds}: {} ==", round + 1, kind.name()),
+            }
+            let (mut child, address) = spawn_server(kind).await?;
+            let pid = child.id();
+            let (figures, histogram) = run(address, pid, workload, kind.name()).await?;
+            child.kill().await?;
+            figures.print();
+            println!("{}", figures.json());
+            let slot = kind as usize;
+            merged[slot].add(&histogram)?;
+            pair[slot] = Some(figures);
+        }
+        let [Some(gamewire), Some(baseline)] = pair else {
+            unreachable!("each round runs both servers");
+        };
+        if rounds > 1 {
+            report::print_ratios(&gamewire, &baseline);
+        }
+        results.push((gamewire, baseline));
     }
     if let Some(path) = &workload.svg {
-        let series = [("gamewire", &results[0].1), ("baseline", &results[1].1)];
+        let series = [("gamewire", &merged[0]), ("baseline", &merged[1])];
         std::fs::write(path, report::latency_svg(&series))?;
         println!("latency chart: {}", path.display());
     }
-    // Last, so its final line is the JSON of both runs.
-    report::print_ratios(&results[0].0, &results[1].0);
+    // Last, so the final line is the JSON of the comparison.
+    match results.as_slice() {
+        [(gamewire, baseline)] => report::print_ratios(gamewire, baseline),
+        rounds => report::print_median_ratios(rounds),
+    }
     Ok(())
 }
 
@@ -554,9 +588,10 @@ mod tests {
             "10",
         ])
         .unwrap();
-        let Command::Compare { workload } = cli.command else {
+        let Command::Compare { workload, rounds } = cli.command else {
             panic!("parsed as another command")
         };
+        assert_eq!(rounds, 1, "one round unless asked");
         assert!(
             workload
                 .check()

@@ -93,6 +93,66 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b != 0.0).then(|| a / b)
 }
 
+/// One figure of a comparison: its label, its JSON key, and its value in
+/// each server's run.
+struct Compared {
+    name: &'static str,
+    key: &'static str,
+    gamewire: f64,
+    baseline: f64,
+}
+
+/// Every figure both runs measured.
+fn compared(g: &Figures, b: &Figures) -> Vec<Compared> {
+    let row = |name, key, gamewire, baseline| Compared {
+        name,
+        key,
+        gamewire,
+        baseline,
+    };
+    let mut rows = vec![
+        row(
+            "delivered/s",
+            "delivered_per_second",
+            g.delivered_per_second,
+            b.delivered_per_second,
+        ),
+        row("round trip p50 (ms)", "p50", g.p50_ms, b.p50_ms),
+        row("round trip p99 (ms)", "p99", g.p99_ms, b.p99_ms),
+        row("round trip p99.9 (ms)", "p999", g.p999_ms, b.p999_ms),
+    ];
+    let optional = [
+        (
+            "memory per connection (B)",
+            "rss_per_connection",
+            g.rss_per_connection,
+            b.rss_per_connection,
+        ),
+        (
+            "server cpu (cores)",
+            "server_cpu",
+            g.server_cpu,
+            b.server_cpu,
+        ),
+        (
+            "send syscalls / delivered",
+            "send_syscalls_per_delivered",
+            g.send_syscalls_per_delivered,
+            b.send_syscalls_per_delivered,
+        ),
+    ];
+    for (name, key, a, b) in optional {
+        if let (Some(a), Some(b)) = (a, b) {
+            rows.push(row(name, key, a, b));
+        }
+    }
+    rows
+}
+
+fn json_ratio(r: Option<f64>) -> String {
+    r.map_or("null".to_owned(), |r| format!("{r:.4}"))
+}
+
 /// Prints `gamewire ÷ baseline` for every figure, then one JSON line with
 /// both runs and the ratios (`null` where a ratio has no meaning).
 pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
@@ -101,53 +161,14 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
         "figure", "gamewire", "baseline", "ratio"
     );
     let mut ratios = Vec::new();
-    let mut row = |name: &str, key: &str, a: f64, b: f64| {
-        let r = ratio(a, b);
+    for row in compared(gamewire, baseline) {
+        let r = ratio(row.gamewire, row.baseline);
         let shown = r.map_or("-".to_owned(), |r| format!("{r:.3}"));
-        println!("{name:<28} {a:>14.3} {b:>14.3} {shown:>9}");
-        let json = r.map_or("null".to_owned(), |r| format!("{r:.4}"));
-        ratios.push(format!("\"{key}\":{json}"));
-    };
-    row(
-        "delivered/s",
-        "delivered_per_second",
-        gamewire.delivered_per_second,
-        baseline.delivered_per_second,
-    );
-    row(
-        "round trip p50 (ms)",
-        "p50",
-        gamewire.p50_ms,
-        baseline.p50_ms,
-    );
-    row(
-        "round trip p99 (ms)",
-        "p99",
-        gamewire.p99_ms,
-        baseline.p99_ms,
-    );
-    row(
-        "round trip p99.9 (ms)",
-        "p999",
-        gamewire.p999_ms,
-        baseline.p999_ms,
-    );
-    if let (Some(a), Some(b)) = (gamewire.rss_per_connection, baseline.rss_per_connection) {
-        row("memory per connection (B)", "rss_per_connection", a, b);
-    }
-    if let (Some(a), Some(b)) = (gamewire.server_cpu, baseline.server_cpu) {
-        row("server cpu (cores)", "server_cpu", a, b);
-    }
-    if let (Some(a), Some(b)) = (
-        gamewire.send_syscalls_per_delivered,
-        baseline.send_syscalls_per_delivered,
-    ) {
-        row(
-            "send syscalls / delivered",
-            "send_syscalls_per_delivered",
-            a,
-            b,
+        println!(
+            "{:<28} {:>14.3} {:>14.3} {shown:>9}",
+            row.name, row.gamewire, row.baseline
         );
+        ratios.push(format!("\"{}\":{}", row.key, json_ratio(r)));
     }
     println!("{:<28} {:>14} {:>14}", "lost", gamewire.lost, baseline.lost);
     println!(
@@ -156,6 +177,65 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
         baseline.json(),
         ratios.join(",")
     );
+}
+
+/// After several rounds: each figure's ratio in every round and their
+/// median, then one JSON line with both. The median of per-round ratios,
+/// each measured side by side, is what a noisy machine can still vouch
+/// for.
+pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) {
+    println!(
+        "\n{:<28} {:>9}   gamewire ÷ baseline in each round",
+        "figure", "median"
+    );
+    let per_round: Vec<Vec<Compared>> = rounds.iter().map(|(g, b)| compared(g, b)).collect();
+    let mut json = Vec::new();
+    for (i, row) in per_round[0].iter().enumerate() {
+        let ratios: Vec<Option<f64>> = per_round
+            .iter()
+            .map(|rows| rows.get(i).and_then(|r| ratio(r.gamewire, r.baseline)))
+            .collect();
+        let median = median(&ratios);
+        let shown: Vec<String> = ratios
+            .iter()
+            .map(|r| r.map_or("-".to_owned(), |r| format!("{r:.3}")))
+            .collect();
+        println!(
+            "{:<28} {:>9}   {}",
+            row.name,
+            median.map_or("-".to_owned(), |m| format!("{m:.3}")),
+            shown.join("  ")
+        );
+        let each: Vec<String> = ratios.iter().map(|r| json_ratio(*r)).collect();
+        json.push(format!(
+            "\"{}\":{{\"median\":{},\"rounds\":[{}]}}",
+            row.key,
+            json_ratio(median),
+            each.join(",")
+        ));
+    }
+    let lost: u64 = rounds.iter().map(|(g, b)| g.lost + b.lost).sum();
+    println!("{:<28} {lost:>9}   in all rounds, both servers", "lost");
+    println!(
+        "{{\"rounds\":{},\"lost\":{lost},\"ratio\":{{{}}}}}",
+        rounds.len(),
+        json.join(",")
+    );
+}
+
+/// The median of the values that are there.
+fn median(values: &[Option<f64>]) -> Option<f64> {
+    let mut present: Vec<f64> = values.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return None;
+    }
+    present.sort_by(f64::total_cmp);
+    let mid = present.len() / 2;
+    Some(if present.len() % 2 == 1 {
+        present[mid]
+    } else {
+        (present[mid - 1] + present[mid]) / 2.0
+    })
 }
 
 /// An SVG chart of round-trip latency by percentile (the x axis in
@@ -239,6 +319,35 @@ pub(crate) fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_what_is_there() {
+        assert_eq!(median(&[Some(3.0), None, Some(1.0), Some(2.0)]), Some(2.0));
+        assert_eq!(median(&[Some(1.0), Some(4.0)]), Some(2.5));
+        assert_eq!(median(&[None, None]), None);
+    }
+
+    #[test]
+    fn ratios_skip_figures_one_run_lacks() {
+        let g = Figures {
+            delivered_per_second: 90.0,
+            server_cpu: Some(1.0),
+            ..Default::default()
+        };
+        let b = Figures {
+            delivered_per_second: 100.0,
+            ..Default::default()
+        };
+        let rows = compared(&g, &b);
+        assert!(rows.iter().all(|r| r.key != "server_cpu"));
+        let rate = rows
+            .iter()
+            .find(|r| r.key == "delivered_per_second")
+            .unwrap();
+        assert_eq!(ratio(rate.gamewire, rate.baseline), Some(0.9));
+        // An idle run has no rate: no ratio, not NaN.
+        assert_eq!(ratio(0.0, 0.0), None);
+    }
 
     #[test]
     fn json_has_every_figure() {

@@ -3,7 +3,8 @@
 //!
 //! Everything queued is copied into one write buffer (up to
 //! [`WRITE_BATCH`] bytes) and written with one `write` call; a frame that
-//! is itself larger is written straight from its shared bytes. Copying
+//! is alone in the queue, or itself larger, is written straight from its
+//! shared bytes. Copying
 //! small frames beats a vectored write of many small slices on Linux, and
 //! the buffer is taken from the memory pool only while there is something
 //! to write, so an idle connection holds none.
@@ -67,13 +68,19 @@ impl Outbox {
 
     /// Builds the next chunk from `first` and whatever else is queued.
     fn gather(&mut self, first: Bytes) -> Pending {
+        let direct = |frame| Pending {
+            chunk: Chunk::Direct(frame),
+            written: 0,
+            frames: 1,
+        };
         if first.len() >= WRITE_BATCH {
-            return Pending {
-                chunk: Chunk::Direct(first),
-                written: 0,
-                frames: 1,
-            };
+            return direct(first);
         }
+        // A lone frame (a quiet connection, a server under light load) is
+        // written from its shared bytes: no buffer to take, nothing to copy.
+        let Some(second) = self.next_now() else {
+            return direct(first);
+        };
         let mut buffer = self
             .pool
             .as_ref()
@@ -81,6 +88,7 @@ impl Outbox {
             .unwrap_or_else(|| PooledBuffer::unpooled(WRITE_BATCH));
         buffer.extend_from_slice(&first);
         let mut frames = 1;
+        self.carry = Some(second);
         while let Some(next) = self.next_now() {
             if buffer.len() + next.len() > WRITE_BATCH {
                 self.carry = Some(next);

@@ -186,6 +186,9 @@ pub(crate) struct ClientResult {
 /// Shared switches of one run.
 pub(crate) struct RunControl {
     pub(crate) epoch: Instant,
+    /// Cancelled when every client has joined: until then a client only
+    /// answers pings.
+    pub(crate) start: CancellationToken,
     /// Microseconds after `epoch` when the measured window began: lines
     /// sent before it (the warm-up) are delivered and counted, but their
     /// round trips are not recorded.
@@ -227,6 +230,14 @@ pub(crate) async fn drive(
         Arc::clone(&counters),
         Arc::clone(&control),
     ));
+    // Until every client has joined, only answer the server's pings.
+    loop {
+        tokio::select! {
+            biased;
+            () = control.start.cancelled() => break,
+            Some(pong) = pongs.recv() => writer.write_all(&pong).await?,
+        }
+    }
     let padding = "x".repeat(text_size.saturating_sub(16));
     let mut out = BytesMut::new();
     let mut ticks = match pace {

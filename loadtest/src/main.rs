@@ -356,30 +356,23 @@ async fn run(
     label: &str,
 ) -> anyhow::Result<(Figures, Histogram<u64>)> {
     let rss_before = server_pid.and_then(procfs::rss_bytes);
-    let clients = connect_all(address, workload).await?;
-    // Let the server settle the joins before reading its memory.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_after = server_pid.and_then(procfs::rss_bytes);
-
     let control = Arc::new(RunControl {
         epoch: Instant::now(),
+        start: CancellationToken::new(),
         measure_from_us: AtomicU64::new(0),
         stop_sending: CancellationToken::new(),
         finish: CancellationToken::new(),
     });
-    let counters: Vec<Arc<ClientCounters>> = (0..clients.len()).map(|_| Arc::default()).collect();
-    let mut tasks = Vec::with_capacity(clients.len());
-    let count = clients.len() as f64;
-    for (index, (client, counter)) in clients.into_iter().zip(&counters).enumerate() {
-        tasks.push(tokio::spawn(load::drive(
-            client,
-            workload.pace(),
-            index as f64 / count,
-            workload.text_size,
-            Arc::clone(counter),
-            Arc::clone(&control),
-        )));
-    }
+    let counters: Vec<Arc<ClientCounters>> =
+        (0..workload.clients).map(|_| Arc::default()).collect();
+    // Each client is driven from the moment it joins, so it answers the
+    // server's pings while the others connect (19,000 can take a while);
+    // it sends once the run starts.
+    let tasks = connect_all(address, workload, &counters, &control).await?;
+    // Let the server settle the joins before reading its memory.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_after = server_pid.and_then(procfs::rss_bytes);
+    control.start.cancel();
     let total = |which: fn(&ClientCounters) -> u64| counters.iter().map(|c| which(c)).sum::<u64>();
     let delivered = |c: &ClientCounters| c.delivered.load(Ordering::Relaxed);
     let sent = |c: &ClientCounters| c.sent.load(Ordering::Relaxed);
@@ -431,13 +424,24 @@ async fn run(
     }
     control.finish.cancel();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut failed = 0;
     for task in tasks {
-        match tokio::time::timeout(Duration::from_secs(10), task).await {
-            Ok(Ok(Ok(result))) => histogram.add(&result.round_trips)?,
-            Ok(Ok(Err(error))) => eprintln!("a client failed: {error:#}"),
-            Ok(Err(error)) => eprintln!("a client task failed: {error}"),
-            Err(_) => eprintln!("a client did not finish in 10 s"),
+        let problem = match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(result))) => {
+                histogram.add(&result.round_trips)?;
+                continue;
+            }
+            Ok(Ok(Err(error))) => format!("{error:#}"),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "did not finish in 10 s".to_owned(),
+        };
+        if failed == 0 {
+            eprintln!("a client failed: {problem}");
         }
+        failed += 1;
+    }
+    if failed > 1 {
+        eprintln!("{failed} clients failed in all");
     }
 
     let send_syscalls = match sends {
@@ -454,6 +458,7 @@ async fn run(
         sent,
         delivered,
         lost: expected(sent).saturating_sub(delivered),
+        failed_clients: failed,
         delivered_per_second: delivered_in_run as f64 / elapsed.as_secs_f64(),
         rss_per_connection: match (rss_before, rss_after) {
             (Some(before), Some(after)) => {
@@ -476,10 +481,14 @@ async fn run(
 }
 
 /// Connects every client, a few hundred at a time.
+/// Connects every client, a few hundred at a time, and starts driving each
+/// as soon as it has joined; returns their tasks.
 async fn connect_all(
     address: SocketAddr,
     workload: &Workload,
-) -> anyhow::Result<Vec<load::LoadClient>> {
+    counters: &[Arc<ClientCounters>],
+    control: &Arc<RunControl>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<load::ClientResult>>>> {
     let connecting = Arc::new(Semaphore::new(256));
     let mut tasks = Vec::with_capacity(workload.clients);
     for index in 0..workload.clients {
@@ -493,25 +502,42 @@ async fn connect_all(
             )
         });
         let permit = Arc::clone(&connecting).acquire_owned().await?;
-        tasks.push(tokio::spawn(async move {
+        let (joined_tx, joined_rx) = tokio::sync::oneshot::channel();
+        let (pace, text_size) = (workload.pace(), workload.text_size);
+        let phase = index as f64 / workload.clients as f64;
+        let (counter, control) = (Arc::clone(&counters[index]), Arc::clone(control));
+        let task = tokio::spawn(async move {
             let client = load::connect(address, source, room).await;
             drop(permit);
-            client
-        }));
+            let client = match client {
+                Ok(client) => {
+                    let _ = joined_tx.send(Ok(()));
+                    client
+                }
+                Err(error) => {
+                    let message = format!("{error:#}");
+                    let _ = joined_tx.send(Err(error));
+                    anyhow::bail!("{message}");
+                }
+            };
+            load::drive(client, pace, phase, text_size, counter, control).await
+        });
+        tasks.push((task, joined_rx));
     }
-    let mut clients = Vec::with_capacity(workload.clients);
-    for (index, task) in tasks.into_iter().enumerate() {
-        clients.push(
-            task.await?
-                .with_context(|| format!("client {index} could not join"))?,
-        );
+    let mut driving = Vec::with_capacity(workload.clients);
+    for (index, (task, joined)) in tasks.into_iter().enumerate() {
+        joined
+            .await
+            .context("a client task ended before joining")?
+            .with_context(|| format!("client {index} could not join"))?;
+        driving.push(task);
     }
     println!(
         "{} clients joined {} rooms",
-        clients.len(),
+        driving.len(),
         workload.clients / workload.room_size
     );
-    Ok(clients)
+    Ok(driving)
 }
 
 /// The live line of a run: a bar, then per-second rates and what is still

@@ -15,6 +15,9 @@ pub(crate) struct Figures {
     pub(crate) sent: u64,
     pub(crate) delivered: u64,
     pub(crate) lost: u64,
+    /// Clients whose connection failed before the end (the server closed
+    /// it, say); a run with any is suspect.
+    pub(crate) failed_clients: u64,
     pub(crate) delivered_per_second: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
@@ -48,6 +51,12 @@ impl Figures {
             self.delivered, self.delivered_per_second
         );
         println!("lost          {} (sent × room size − delivered)", self.lost);
+        if self.failed_clients > 0 {
+            println!(
+                "FAILED        {} clients lost their connection",
+                self.failed_clients
+            );
+        }
         println!(
             "round trip    p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
             self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
@@ -67,7 +76,7 @@ impl Figures {
         let opt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
         let fine = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.5}"));
         format!(
-            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{},\"send_syscalls_per_delivered\":{}}}",
+            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"failed_clients\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{},\"send_syscalls_per_delivered\":{}}}",
             self.server,
             self.clients,
             self.room_size,
@@ -75,6 +84,7 @@ impl Figures {
             self.sent,
             self.delivered,
             self.lost,
+            self.failed_clients,
             self.delivered_per_second,
             self.p50_ms,
             self.p99_ms,
@@ -172,6 +182,10 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
     }
     println!("{:<28} {:>14} {:>14}", "lost", gamewire.lost, baseline.lost);
     println!(
+        "{:<28} {:>14} {:>14}",
+        "failed clients", gamewire.failed_clients, baseline.failed_clients
+    );
+    println!(
         "{{\"gamewire\":{},\"baseline\":{},\"ratio\":{{{}}}}}",
         gamewire.json(),
         baseline.json(),
@@ -215,9 +229,17 @@ pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) {
         ));
     }
     let lost: u64 = rounds.iter().map(|(g, b)| g.lost + b.lost).sum();
+    let failed: u64 = rounds
+        .iter()
+        .map(|(g, b)| g.failed_clients + b.failed_clients)
+        .sum();
     println!("{:<28} {lost:>9}   in all rounds, both servers", "lost");
     println!(
-        "{{\"rounds\":{},\"lost\":{lost},\"ratio\":{{{}}}}}",
+        "{:<28} {failed:>9}   in all rounds, both servers",
+        "failed clients"
+    );
+    println!(
+        "{{\"rounds\":{},\"lost\":{lost},\"failed_clients\":{failed},\"ratio\":{{{}}}}}",
         rounds.len(),
         json.join(",")
     );

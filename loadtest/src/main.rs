@@ -491,7 +491,7 @@ async fn connect_all(
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<load::ClientResult>>>> {
     let connecting = Arc::new(Semaphore::new(256));
     let mut tasks = Vec::with_capacity(workload.clients);
-    for index in 0..workload.clients {
+    for (index, counter) in counters.iter().enumerate() {
         let room = (index / workload.room_size) as u32 + 1;
         let source = (workload.source_ips > 1).then(|| {
             Ipv4Addr::new(
@@ -505,7 +505,7 @@ async fn connect_all(
         let (joined_tx, joined_rx) = tokio::sync::oneshot::channel();
         let (pace, text_size) = (workload.pace(), workload.text_size);
         let phase = index as f64 / workload.clients as f64;
-        let (counter, control) = (Arc::clone(&counters[index]), Arc::clone(control));
+        let (counter, control) = (Arc::clone(counter), Arc::clone(control));
         let task = tokio::spawn(async move {
             let client = load::connect(address, source, room).await;
             drop(permit);

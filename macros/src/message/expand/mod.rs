@@ -444,7 +444,11 @@ fn payload_impl(
             }
         }
 
+        // Not listed among "other types that implement `IntoReply`" when a
+        // handler returns something else: every protocol's payloads would
+        // crowd the message, whose note already names them.
         #[automatically_derived]
+        #[diagnostic::do_not_recommend]
         impl #into_reply<#ident> for #payload {
             #[inline]
             fn into_reply(self) -> #reply<#ident> {

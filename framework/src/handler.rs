@@ -170,6 +170,9 @@ pub trait IntoReply<M> {
     fn into_reply(self) -> Reply<M>;
 }
 
+// Not offered as the fix when a handler returns something else: the
+// trait's note already lists what a handler may return.
+#[diagnostic::do_not_recommend]
 impl<M> IntoReply<M> for () {
     fn into_reply(self) -> Reply<M> {
         Ok(None)

@@ -1,0 +1,8 @@
+use gamewire::prelude::*;
+
+#[message]
+pub enum GameMessage<T> {
+    Ping { nonce: T },
+}
+
+fn main() {}

@@ -23,3 +23,4 @@ mod room_disconnect_leaves;
 mod shutdown_drains_queues;
 mod slow_consumer;
 mod tcp_accept_limit;
+mod tcp_start_binds;

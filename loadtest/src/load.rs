@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -189,6 +189,8 @@ pub(crate) struct RunControl {
     /// Cancelled when every client has joined: until then a client only
     /// answers pings.
     pub(crate) start: CancellationToken,
+    /// Clients that have seen `stop_sending` and will send no more lines.
+    pub(crate) stopped: AtomicUsize,
     /// Microseconds after `epoch` when the measured window began: lines
     /// sent before it (the warm-up) are delivered and counted, but their
     /// round trips are not recorded.
@@ -249,11 +251,20 @@ pub(crate) async fn drive(
         )),
         _ => None,
     };
+    let mut acknowledged = false;
     loop {
         let sending = !control.stop_sending.is_cancelled();
+        if !sending && !acknowledged {
+            // No line is sent after this (the selects below look at the
+            // stop first).
+            control.stopped.fetch_add(1, Ordering::Release);
+            acknowledged = true;
+        }
         match (pace, sending) {
             (Pace::Closed { .. }, true) => {
                 tokio::select! {
+                    biased;
+                    () = control.stop_sending.cancelled() => {}
                     permit = window.acquire() => {
                         permit?.forget();
                         let mut lines = 1;
@@ -269,12 +280,13 @@ pub(crate) async fn drive(
                         counters.sent.fetch_add(lines, Ordering::Relaxed);
                     }
                     Some(pong) = pongs.recv() => out.put(pong),
-                    () = control.stop_sending.cancelled() => {}
                 }
             }
             (Pace::Open { .. }, true) => {
                 let ticks = ticks.as_mut().expect("open loop has a ticker");
                 tokio::select! {
+                    biased;
+                    () = control.stop_sending.cancelled() => {}
                     _ = ticks.tick() => {
                         // Stamped when sent. The tick itself fires up to a
                         // timer tick (1 ms) after its deadline; stamping the
@@ -286,12 +298,14 @@ pub(crate) async fn drive(
                         counters.sent.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(pong) = pongs.recv() => out.put(pong),
-                    () = control.stop_sending.cancelled() => {}
                 }
             }
+            // Idle, or done sending: answer pings until the end.
             _ => {
                 tokio::select! {
                     Some(pong) = pongs.recv() => out.put(pong),
+                    // An idle client acknowledges the stop too.
+                    () = control.stop_sending.cancelled(), if !acknowledged => {}
                     () = control.finish.cancelled() => break,
                 }
             }

@@ -359,6 +359,7 @@ async fn run(
     let control = Arc::new(RunControl {
         epoch: Instant::now(),
         start: CancellationToken::new(),
+        stopped: std::sync::atomic::AtomicUsize::new(0),
         measure_from_us: AtomicU64::new(0),
         stop_sending: CancellationToken::new(),
         finish: CancellationToken::new(),
@@ -407,6 +408,20 @@ async fn run(
     let elapsed = start.elapsed();
     let delivered_in_run = total(delivered) - delivered_before;
     let cpu_after = server_pid.and_then(procfs::cpu_time);
+
+    // Every client must have seen the stop before the lines are counted:
+    // one that was about to send when it came would otherwise add a line
+    // after the count, and it would look lost.
+    let everyone = counters.len();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        while control.stopped.load(Ordering::Acquire) < everyone {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        eprintln!("some clients did not stop sending within 10 s");
+    }
 
     // Wait for what is still on its way: until every line is delivered
     // room-size times, or nothing arrived for two seconds.

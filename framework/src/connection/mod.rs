@@ -394,6 +394,17 @@ impl ConnectionService {
         sessions.get(&user_id).cloned()
     }
 
+    /// The connections whose user id is `slice` modulo `slices`: one of
+    /// `slices` parts of the registry, each connection in exactly one.
+    pub(crate) fn slice(&self, slice: u32, slices: u32) -> Vec<Arc<Connection>> {
+        let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
+        sessions
+            .iter()
+            .filter(|(user_id, _)| **user_id % slices == slice)
+            .map(|(_, connection)| Arc::clone(connection))
+            .collect()
+    }
+
     pub(crate) fn all(&self) -> Vec<Arc<Connection>> {
         let sessions = self.sessions.read().unwrap_or_else(|e| e.into_inner());
         sessions.values().cloned().collect()
@@ -607,4 +618,27 @@ pub struct ConnectionInfo {
     /// Frames in the outbound queue now, waiting for the writer; never more
     /// than `outbound_queue_capacity`.
     pub queued_frames: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The heartbeat's slices cut the registry into parts that hold every
+    /// connection exactly once.
+    #[test]
+    fn slices_partition_the_registry() {
+        let connections = ConnectionService::new(SlowConsumerPolicy::Disconnect);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        for user_id in 1..=50 {
+            assert!(connections.register(&connections.open(user_id, peer, 4)));
+        }
+        let mut seen: Vec<u32> = (0..7)
+            .flat_map(|slice| connections.slice(slice, 7))
+            .map(|connection| connection.user_id)
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+        assert!(connections.slice(3, 7).iter().all(|c| c.user_id % 7 == 3));
+    }
 }

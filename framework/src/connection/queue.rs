@@ -158,4 +158,56 @@ mod tests {
         queue.close();
         assert_eq!(queue.pop().await, None);
     }
+
+    /// Producers on several threads, one consumer that drains as the
+    /// writer does (`try_pop` until empty, then `pop().await`): every frame
+    /// arrives, none waits for a later push to be noticed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+    async fn no_push_goes_unnoticed() {
+        const PRODUCERS: u64 = 3;
+        const EACH: u64 = 5_000;
+        let queue = std::sync::Arc::new(OutboundQueue::new(usize::MAX));
+        let consumer = tokio::spawn({
+            let queue = std::sync::Arc::clone(&queue);
+            async move {
+                let mut got = 0;
+                while got < PRODUCERS * EACH {
+                    while queue.try_pop().is_some() {
+                        got += 1;
+                    }
+                    if got == PRODUCERS * EACH {
+                        break;
+                    }
+                    // A lost wake-up leaves the last frames here for ever.
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), queue.pop())
+                        .await
+                    {
+                        Ok(Some(_)) => got += 1,
+                        Ok(None) => break,
+                        Err(_) => panic!("{got} of {} frames, then no wake-up", PRODUCERS * EACH),
+                    }
+                }
+                got
+            }
+        });
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let queue = std::sync::Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    for n in 0..EACH {
+                        queue.push(Bytes::from_static(b"frame")).unwrap();
+                        // Now and then a pause, so the consumer empties
+                        // the queue and waits.
+                        if (n + p) % 8 == 0 {
+                            std::thread::sleep(std::time::Duration::from_micros(20));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        assert_eq!(consumer.await.unwrap(), PRODUCERS * EACH);
+    }
 }

@@ -46,7 +46,8 @@ pub struct TcpServerConfig {
     pub outbound_queue_capacity: usize,
     /// What happens when a connection's outbound queue is full.
     pub slow_consumer_policy: SlowConsumerPolicy,
-    /// How often the server pings each client.
+    /// How often the server pings each client. The clients are pinged in
+    /// slices spread over the interval, not all at once.
     pub heartbeat_interval: Duration,
     /// A client silent (no frame at all) for longer than this is
     /// disconnected (`HeartbeatTimeout`) and leaves every room.

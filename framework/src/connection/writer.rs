@@ -159,6 +159,13 @@ pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
         };
         let mut pending: Option<Pending> = None;
         loop {
+            // A close ends the loop: `finish` delivers what the close
+            // allows. Looked at here with a load, and below only while a
+            // write has to wait, so a write that goes through at once
+            // registers no waiter.
+            if connection.is_closing() {
+                break;
+            }
             if pending.is_none() {
                 pending = outbox.try_gather();
             }
@@ -172,9 +179,9 @@ pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
             };
             let written = tokio::select! {
                 biased;
+                result = write_pending(&mut socket, chunk, &connection) => result,
                 // A slow consumer's close must not wait for its full socket.
                 () = connection.closing().cancelled() => break,
-                result = write_pending(&mut socket, chunk, &connection) => result,
             };
             if let Err(error) = written {
                 tracing::debug!(user_id = connection.user_id, %error, "write failed");

@@ -218,6 +218,11 @@ pub(crate) async fn drive(
         mut writer,
         buf,
     } = client;
+    // Counted as stopped however it ends, a failure included.
+    let mut stop = StopAck {
+        stopped: &control.stopped,
+        done: false,
+    };
     let window = Arc::new(Semaphore::new(match pace {
         Pace::Closed { in_flight } => in_flight,
         _ => 0,
@@ -251,14 +256,12 @@ pub(crate) async fn drive(
         )),
         _ => None,
     };
-    let mut acknowledged = false;
     loop {
         let sending = !control.stop_sending.is_cancelled();
-        if !sending && !acknowledged {
+        if !sending {
             // No line is sent after this (the selects below look at the
             // stop first).
-            control.stopped.fetch_add(1, Ordering::Release);
-            acknowledged = true;
+            stop.acknowledge();
         }
         match (pace, sending) {
             (Pace::Closed { .. }, true) => {
@@ -305,7 +308,7 @@ pub(crate) async fn drive(
                 tokio::select! {
                     Some(pong) = pongs.recv() => out.put(pong),
                     // An idle client acknowledges the stop too.
-                    () = control.stop_sending.cancelled(), if !acknowledged => {}
+                    () = control.stop_sending.cancelled(), if !stop.done => {}
                     () = control.finish.cancelled() => break,
                 }
             }
@@ -317,6 +320,28 @@ pub(crate) async fn drive(
     }
     let _ = writer.shutdown().await;
     reading.await?
+}
+
+/// Counts a client into `RunControl::stopped` once: when it sees the stop,
+/// or when it ends early (a failed client sends nothing more either).
+struct StopAck<'a> {
+    stopped: &'a AtomicUsize,
+    done: bool,
+}
+
+impl StopAck<'_> {
+    fn acknowledge(&mut self) {
+        if !self.done {
+            self.stopped.fetch_add(1, Ordering::Release);
+            self.done = true;
+        }
+    }
+}
+
+impl Drop for StopAck<'_> {
+    fn drop(&mut self) {
+        self.acknowledge();
+    }
 }
 
 async fn read_side(

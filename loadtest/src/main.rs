@@ -28,7 +28,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -359,7 +359,7 @@ async fn run(
     let control = Arc::new(RunControl {
         epoch: Instant::now(),
         start: CancellationToken::new(),
-        stopped: std::sync::atomic::AtomicUsize::new(0),
+        stopped: AtomicUsize::new(0),
         measure_from_us: AtomicU64::new(0),
         stop_sending: CancellationToken::new(),
         finish: CancellationToken::new(),
@@ -495,7 +495,6 @@ async fn run(
     Ok((figures, histogram))
 }
 
-/// Connects every client, a few hundred at a time.
 /// Connects every client, a few hundred at a time, and starts driving each
 /// as soon as it has joined; returns their tasks.
 async fn connect_all(
@@ -522,19 +521,17 @@ async fn connect_all(
         let phase = index as f64 / workload.clients as f64;
         let (counter, control) = (Arc::clone(counter), Arc::clone(control));
         let task = tokio::spawn(async move {
-            let client = load::connect(address, source, room).await;
+            let joined = load::connect(address, source, room).await;
             drop(permit);
-            let client = match client {
-                Ok(client) => {
-                    let _ = joined_tx.send(Ok(()));
-                    client
-                }
+            let client = match joined {
+                Ok(client) => client,
                 Err(error) => {
-                    let message = format!("{error:#}");
+                    // Reported through `joined`, which ends the run.
                     let _ = joined_tx.send(Err(error));
-                    anyhow::bail!("{message}");
+                    anyhow::bail!("could not join");
                 }
             };
+            let _ = joined_tx.send(Ok(()));
             load::drive(client, pace, phase, text_size, counter, control).await
         });
         tasks.push((task, joined_rx));

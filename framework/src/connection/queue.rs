@@ -28,6 +28,17 @@ struct State {
     interrupted: bool,
 }
 
+impl State {
+    fn take(&mut self) -> Option<Bytes> {
+        let frame = self.frames.pop_front();
+        if self.frames.is_empty() && self.frames.capacity() > 0 {
+            // Give the memory back: an idle connection keeps no queue.
+            self.frames = VecDeque::new();
+        }
+        frame
+    }
+}
+
 /// Frames waiting for the writer.
 #[derive(Debug)]
 pub(crate) struct OutboundQueue {
@@ -71,13 +82,7 @@ impl OutboundQueue {
 
     /// Takes the next frame if there is one.
     pub(crate) fn try_pop(&self) -> Option<Bytes> {
-        let mut state = self.lock();
-        let frame = state.frames.pop_front();
-        if state.frames.is_empty() && state.frames.capacity() > 0 {
-            // Give the memory back: an idle connection keeps no queue.
-            state.frames = VecDeque::new();
-        }
-        frame
+        self.lock().take()
     }
 
     /// Waits for the next frame; `None` once closed and empty, or once
@@ -90,14 +95,19 @@ impl OutboundQueue {
             tokio::pin!(notified);
             // Register before looking, so a push in between wakes us.
             notified.as_mut().enable();
-            if self.lock().interrupted {
-                return None;
-            }
-            if let Some(frame) = self.try_pop() {
-                return Some(frame);
-            }
-            if self.lock().closed {
-                return None;
+            {
+                // One lock for the three questions: this runs on every
+                // wake of every writer.
+                let mut state = self.lock();
+                if state.interrupted {
+                    return None;
+                }
+                if let Some(frame) = state.take() {
+                    return Some(frame);
+                }
+                if state.closed {
+                    return None;
+                }
             }
             notified.await;
         }

@@ -4,10 +4,9 @@
 //! Everything queued is copied into one write buffer (up to
 //! [`WRITE_BATCH`] bytes) and written with one `write` call; a frame that
 //! is alone in the queue, or itself larger, is written straight from its
-//! shared bytes. Copying
-//! small frames beats a vectored write of many small slices on Linux, and
-//! the buffer is taken from the memory pool only while there is something
-//! to write, so an idle connection holds none.
+//! shared bytes. Copying small frames beats a vectored write of many small
+//! slices on Linux, and the buffer is taken from the memory pool only while
+//! there is something to write, so an idle connection holds none.
 
 use std::sync::Arc;
 use std::time::Duration;

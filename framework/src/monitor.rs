@@ -183,10 +183,13 @@ impl PerformanceMonitor {
         self.inner.end_to_end.summary()
     }
 
-    /// Messages handled since the server started.
+    /// Messages whose handler time this monitor recorded.
     ///
     /// The count comes from the handler-time histogram, not from a shared
-    /// counter that every session would write to.
+    /// counter that every session would write to. It stays at 0 when the
+    /// server runs with `enable_performance_monitor` off; the server's own
+    /// count, which does not depend on it, is
+    /// [`ServerStats::messages_processed`].
     pub fn messages_processed(&self) -> u64 {
         self.inner.handler_time.count()
     }

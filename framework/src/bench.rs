@@ -66,16 +66,16 @@ pub struct BenchmarkResult {
 #[non_exhaustive]
 pub enum BenchmarkError {
     /// The loopback listener could not be bound.
-    #[error("could not bind a loopback port: {0}")]
+    #[error("could not bind a loopback port")]
     Bind(#[from] std::io::Error),
     /// The server refused to start.
     #[error(transparent)]
     Server(#[from] ServerError),
     /// A client failed.
-    #[error("a benchmark client failed: {0}")]
+    #[error("a benchmark client failed")]
     Client(#[from] ClientError),
     /// A client task panicked.
-    #[error("a benchmark client task failed: {0}")]
+    #[error("a benchmark client task failed")]
     Task(#[from] tokio::task::JoinError),
 }
 

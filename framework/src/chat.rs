@@ -28,17 +28,23 @@
 //! Every chat line is stamped by the server with its sender and the time,
 //! and delivered to every member of the room, the sender included, in the
 //! order the server received it.
+//!
+//! The chat is built on the extension points any game has: its handlers
+//! are `#[handler]` fns, [`ChatRoomMessageHandler`] is an extractor
+//! ([`FromSession`]) that reads the server's instance from its state, and
+//! the `UserLeft` notice of a member who disconnects is sent by an
+//! `on_disconnect` hook.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::connection::{ConnectionService, SendError};
+use crate::handler::{FromSession, HandlerContext, Rejection};
 use crate::protocol::Message;
 use crate::room::{RoomConnectionService, RoomError, RoomStatus};
-use crate::session::Session;
-use crate::wire::{self, Frame};
+use crate::session::{Disconnect, Session};
 use crate::{handler, message};
 
 /// Longest chat line accepted, in bytes of UTF-8.
@@ -157,20 +163,45 @@ pub enum ChatError {
     Send(#[from] SendError),
 }
 
+/// Tells the members of a room that a user left it, in the protocol the
+/// chat runs under.
+type LeaveNotice = fn(&RoomConnectionService, u32, u32);
+
 /// The chat room system: joins, leaves, chat lines and room listings on
 /// top of [`RoomConnectionService`].
 ///
-/// Cheap to clone. A handler takes it as a parameter; the server exposes
-/// it as [`TcpGameService::chat`](crate::TcpGameService::chat).
+/// Cheap to clone; every clone is the same chat. A handler takes it as a
+/// parameter; the server exposes it as
+/// [`TcpGameService::chat`](crate::TcpGameService::chat).
 #[derive(Debug, Clone)]
 pub struct ChatRoomMessageHandler {
     rooms: RoomConnectionService,
     connections: ConnectionService,
+    /// Set by the first join: how to encode `UserLeft` when a member
+    /// disconnects.
+    leave_notice: Arc<OnceLock<LeaveNotice>>,
 }
 
 impl ChatRoomMessageHandler {
     pub(crate) fn new(rooms: RoomConnectionService, connections: ConnectionService) -> Self {
-        ChatRoomMessageHandler { rooms, connections }
+        ChatRoomMessageHandler {
+            rooms,
+            connections,
+            leave_notice: Arc::default(),
+        }
+    }
+
+    /// The hook the server runs when a session ends: the members of every
+    /// room the user was in get `UserLeft`.
+    pub(crate) fn disconnect_hook(&self) -> impl Fn(&Disconnect) + Send + Sync + 'static {
+        let chat = self.clone();
+        move |gone| {
+            if let Some(notify) = chat.leave_notice.get() {
+                for &room_id in &gone.rooms {
+                    notify(&chat.rooms, room_id, gone.user_id);
+                }
+            }
+        }
     }
 
     /// Handles one chat request from `session`, for a server whose protocol
@@ -208,7 +239,7 @@ impl ChatRoomMessageHandler {
     {
         let user_id = session.user_id();
         if self.rooms.join_room(room_id, user_id)? {
-            let _ = session.connection().leave_notice.set(encode_user_left::<M>);
+            let _ = self.leave_notice.set(notify_user_left::<M>);
             let notice = M::from(ChatMessage::UserJoined { room_id, user_id });
             self.rooms
                 .broadcast_to_room(room_id, &notice, Some(user_id))?;
@@ -301,10 +332,26 @@ impl ChatRoomMessageHandler {
     }
 }
 
-/// Encodes the `UserLeft` notice in protocol `M`, for a session that ends.
-fn encode_user_left<M: Message + From<ChatMessage>>(room_id: u32, user_id: u32) -> Option<Bytes> {
+/// Sends the `UserLeft` notice in protocol `M`, for a session that ended.
+fn notify_user_left<M: Message + From<ChatMessage>>(
+    rooms: &RoomConnectionService,
+    room_id: u32,
+    user_id: u32,
+) {
     let notice = M::from(ChatMessage::UserLeft { room_id, user_id });
-    wire::encode_frame(&Frame::App(&notice)).ok()
+    // A room removed since (it was empty) has nobody to tell.
+    let _ = rooms.broadcast_to_room(room_id, &notice, None);
+}
+
+/// The server's chat, as a handler parameter; the server puts it in its
+/// state when it is created.
+impl<M: Message> FromSession<M> for ChatRoomMessageHandler {
+    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
+        cx.session()
+            .state::<ChatRoomMessageHandler>()
+            .map(|chat| (*chat).clone())
+            .ok_or(Rejection::MissingState("ChatRoomMessageHandler"))
+    }
 }
 
 fn unix_millis() -> u64 {
@@ -316,20 +363,30 @@ fn unix_millis() -> u64 {
 // The built-in protocol's handlers: one per client-to-server variant.
 
 #[handler(ChatMessage::JoinRoom)]
-async fn join_room(join: JoinRoom, session: Session) -> Result<ChatMessage, ChatError> {
-    session.chat().join::<ChatMessage>(&session, join.room_id)
+async fn join_room(
+    join: JoinRoom,
+    chat: ChatRoomMessageHandler,
+    session: Session,
+) -> Result<ChatMessage, ChatError> {
+    chat.join::<ChatMessage>(&session, join.room_id)
 }
 
 #[handler(ChatMessage::LeaveRoom)]
-async fn leave_room(leave: LeaveRoom, session: Session) -> Result<ChatMessage, ChatError> {
-    session.chat().leave::<ChatMessage>(&session, leave.room_id)
+async fn leave_room(
+    leave: LeaveRoom,
+    chat: ChatRoomMessageHandler,
+    session: Session,
+) -> Result<ChatMessage, ChatError> {
+    chat.leave::<ChatMessage>(&session, leave.room_id)
 }
 
 #[handler(ChatMessage::SendChat)]
-async fn send_chat(chat: SendChat, session: Session) -> Result<(), ChatError> {
-    session
-        .chat()
-        .say::<ChatMessage>(&session, chat.room_id, chat.text)
+async fn send_chat(
+    line: SendChat,
+    chat: ChatRoomMessageHandler,
+    session: Session,
+) -> Result<(), ChatError> {
+    chat.say::<ChatMessage>(&session, line.room_id, line.text)
         .map(drop)
 }
 

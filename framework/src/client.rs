@@ -29,11 +29,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::MAX_FRAME_LEN_LIMIT;
+use crate::codec::{Bincode, Codec, MAX_FRAME_LEN_LIMIT};
 use crate::protocol::Message;
 use crate::wire::{
-    self, CloseFrame, DecodeError, ENVELOPE_VERSION, EncodeError, ErrorFrame, Frame, FrameSplitter,
-    Hello, Welcome,
+    self, CloseFrame, DecodeError, ENVELOPE_VERSION, EncodeError, EncodedFrame, ErrorFrame, Frame,
+    FrameSplitter, Hello, Welcome,
 };
 
 /// A client operation failed.
@@ -41,7 +41,7 @@ use crate::wire::{
 #[non_exhaustive]
 pub enum ClientError {
     /// A socket error.
-    #[error("i/o error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The server refused the handshake, or closed the connection.
     #[error("closed by the server (code {}): {}", .0.code, .0.reason)]
@@ -165,8 +165,7 @@ impl<M: Message> ClientSender<M> {
     ///
     /// Cancel safe: the message is queued entirely or not at all.
     pub async fn send(&self, message: &M) -> Result<(), ClientError> {
-        self.send_frame(wire::encode_frame(&Frame::App(message))?)
-            .await
+        self.send_frame(encode(&Frame::App(message))?).await
     }
 
     /// Queues `message` stamped with the current time, so the server records
@@ -184,7 +183,7 @@ impl<M: Message> ClientSender<M> {
             sent_at_us: wire::unix_micros(),
             message,
         };
-        self.send_frame(wire::encode_frame(&frame)?).await
+        self.send_frame(encode(&frame)?).await
     }
 
     /// Queues an already encoded frame (length prefix included).
@@ -251,12 +250,12 @@ impl<M: Message> Client<M> {
             fingerprint: M::PROTOCOL.fingerprint,
             token: config.token.clone(),
         });
-        writer.write_all(&wire::encode_frame(&hello)?).await?;
+        writer.write_all(&encode(&hello)?).await?;
         let splitter = FrameSplitter::new(config.max_frame_len);
         let mut buf = BytesMut::with_capacity(4096);
         let welcome = loop {
             if let Some(payload) = splitter.split(&mut buf)? {
-                match wire::decode_payload::<Frame<M>>(&payload)? {
+                match Bincode::decode::<Frame<M>>(&payload)? {
                     Frame::Welcome(welcome) => break welcome,
                     Frame::Close(close) => return Err(ClientError::Closed(close)),
                     _ => return Err(ClientError::Handshake),
@@ -465,7 +464,7 @@ async fn read_loop<M: Message>(
                     return;
                 }
             };
-            let item = match wire::decode_payload::<Frame<M>>(&payload) {
+            let item = match Bincode::decode::<Frame<M>>(&payload) {
                 Ok(Frame::App(message)) => Incoming::Message(message),
                 Ok(Frame::Error(error)) => Incoming::Error(error),
                 Ok(Frame::Close(close)) => {
@@ -473,7 +472,7 @@ async fn read_loop<M: Message>(
                     return;
                 }
                 Ok(Frame::Ping { nonce }) => {
-                    if let Ok(pong) = wire::encode_frame(&Frame::<()>::Pong { nonce }) {
+                    if let Ok(pong) = encode(&Frame::<()>::Pong { nonce }) {
                         let _ = outbound.try_send(pong);
                     }
                     continue;
@@ -493,4 +492,10 @@ async fn read_loop<M: Message>(
             Ok(_) => {}
         }
     }
+}
+
+/// Encodes a frame with the codec the server speaks, length prefix
+/// included.
+fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes, EncodeError> {
+    EncodedFrame::encode::<Bincode, T>(value).map(EncodedFrame::into_bytes)
 }

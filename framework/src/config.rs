@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
+use crate::codec::MAX_FRAME_LEN_LIMIT;
+
 /// The default port of [`TcpServerConfig::default`], also used by the
 /// examples and the chat client.
 pub const DEFAULT_PORT: u16 = 7878;
-
-/// The largest `max_frame_len` accepted: 16 MiB. The bincode decoder's
-/// allocation limit is set to the same value.
-pub const MAX_FRAME_LEN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Everything the server can be tuned with.
 ///

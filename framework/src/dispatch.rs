@@ -3,9 +3,15 @@
 //! [`MessageService`] is built once per server from the handlers and
 //! middleware registered for its protocol. Building it is where every
 //! problem the compiler could not see is found (a variant with two
-//! handlers across crates, a `State<T>` nobody provided, a client-to-server
-//! variant without a handler, two middlewares with one order), all of them
+//! handlers across crates, a `State<T>` nobody provided, a handler taking
+//! the scheduler of a server without one, a client-to-server variant
+//! without a handler, two middlewares with one order), all of them
 //! reported together with their source locations.
+//!
+//! Processing one message gives a typed [`Outcome`]: the session decodes
+//! the frame before and sends what the outcome says after. The service
+//! records what it measures (handler and queue times, handler errors and
+//! panics) in the [`PerformanceMonitor`].
 
 use std::any::TypeId;
 use std::fmt;
@@ -13,10 +19,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::handler::{
-    CatchUnwind, HandlerContext, HandlerError, HandlerFn, HandlerRegistration, Reply, panic_message,
+    CatchUnwind, HandlerContext, HandlerError, HandlerFn, HandlerRegistration, Reply, Requirement,
+    panic_message,
 };
 use crate::middleware::{self, MiddlewareRegistration, OrderedMiddleware};
-use crate::monitor::PerformanceMonitor;
+use crate::monitor::{Event, PerformanceMonitor};
 use crate::protocol::{Direction, Location, Message};
 use crate::session::{Session, StateMap};
 use crate::wire::ErrorCode;
@@ -43,13 +50,44 @@ impl BuildError {
     }
 }
 
-/// Decode → middleware → dispatch → reply, for protocol `M`.
+/// What processing one message came to.
+#[derive(Debug)]
+pub(crate) enum Outcome<M> {
+    /// The handler's reply, for the sender.
+    Reply(M),
+    /// The handler ran and has nothing to send.
+    Done,
+    /// A middleware stopped the message; nothing is sent.
+    Stopped,
+    /// The message failed (no handler, a handler or middleware error or
+    /// panic): the sender gets an error frame with this code and text.
+    Failed(HandlerError),
+}
+
+impl<M> Outcome<M> {
+    fn of(reply: Reply<M>) -> Self {
+        match reply {
+            Ok(Some(reply)) => Outcome::Reply(reply),
+            Ok(None) => Outcome::Done,
+            Err(error) => Outcome::Failed(error),
+        }
+    }
+}
+
+/// What the server provides, for the checks made when it is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Provided<'a> {
+    pub(crate) state: &'a StateMap,
+    pub(crate) scheduler: bool,
+}
+
+/// Middleware → dispatch → handler, for protocol `M`.
 pub(crate) struct MessageService<M: Message> {
     /// Indexed by variant declaration index.
     handlers: Box<[Option<HandlerFn<M>>]>,
     middleware: Arc<[OrderedMiddleware<M>]>,
-    /// Where handler and queue times go; `None` when monitoring is off.
-    monitor: Option<PerformanceMonitor>,
+    /// Where latencies and handler errors are counted.
+    monitor: PerformanceMonitor,
 }
 
 impl<M: Message> fmt::Debug for MessageService<M> {
@@ -66,10 +104,10 @@ impl<M: Message> MessageService<M> {
     /// Collects the handlers and middleware of `M`, checking everything the
     /// compiler could not.
     pub(crate) fn build(
-        state: &StateMap,
+        provided: Provided<'_>,
         mut extra_middleware: Vec<OrderedMiddleware<M>>,
         mut problems: Vec<String>,
-        monitor: Option<PerformanceMonitor>,
+        monitor: PerformanceMonitor,
     ) -> Result<Self, BuildError> {
         let protocol = M::PROTOCOL;
         let mut registered: Vec<Option<&'static HandlerRegistration>> =
@@ -99,10 +137,10 @@ impl<M: Message> MessageService<M> {
             }
             *slot = Some(reg);
             for requirement in reg.requirements.iter().filter_map(|req| req()) {
-                if !state.contains(requirement.type_id) {
+                if let Some(problem) = unmet(provided, requirement) {
                     problems.push(format!(
-                        "handler `{}` at {} takes `State<{}>`, but no such state was provided; add it with `TcpGameService::with_state`",
-                        reg.name, reg.location, requirement.type_name
+                        "handler `{}` at {} {problem}",
+                        reg.name, reg.location
                     ));
                 }
             }
@@ -148,22 +186,39 @@ impl<M: Message> MessageService<M> {
         })
     }
 
-    /// The monitor that records this service's latencies, when monitoring is on.
-    pub(crate) fn monitor(&self) -> Option<&PerformanceMonitor> {
-        self.monitor.as_ref()
-    }
-
     /// Runs one message from `session`, read off the socket at `read_at`,
-    /// through the middleware chain and its handler. `None` means a
-    /// middleware stopped it: nothing to reply.
+    /// through the middleware chain and its handler. `stamp` is the
+    /// client's send time of a stamped message, in microseconds since the
+    /// Unix epoch.
     pub(crate) async fn process(
         &self,
         session: &Session,
         message: M,
         read_at: Instant,
-    ) -> Option<Reply<M>> {
+        stamp: Option<u64>,
+    ) -> Outcome<M> {
+        let outcome = self.run(session, message, read_at).await;
+        if let (Some(sent_at_us), true) = (stamp, self.monitor.records_latencies()) {
+            let micros = crate::wire::unix_micros().saturating_sub(sent_at_us);
+            let elapsed = std::time::Duration::from_micros(micros);
+            self.monitor.record_end_to_end(session.user_id(), elapsed);
+        }
+        if let Outcome::Failed(error) = &outcome {
+            if error.code == ErrorCode::HandlerPanicked {
+                self.monitor.count(Event::HandlerPanic);
+            } else {
+                self.monitor.count(Event::HandlerError);
+                // Debug, not warn: a refused move is routine in a game, and
+                // the sender gets the error frame; the count is in the stats.
+                tracing::debug!(user_id = session.user_id(), %error, "handler error");
+            }
+        }
+        outcome
+    }
+
+    async fn run(&self, session: &Session, message: M, read_at: Instant) -> Outcome<M> {
         if self.middleware.is_empty() {
-            return Some(self.call(session, message, read_at).await);
+            return Outcome::of(self.call(session, message, read_at).await);
         }
         // Boxed: sessions without middleware, the common case, then carry
         // none of the chain's state in their task. A panicking middleware
@@ -172,8 +227,9 @@ impl<M: Message> MessageService<M> {
         let variant = message.variant().name;
         let chain = Box::pin(self.process_with_middleware(session, message, read_at));
         match CatchUnwind(chain).await {
-            Ok(reply) => reply,
-            Err(panic) => Some(Err(panicked(session, variant, &*panic, "a middleware"))),
+            Ok(Some(reply)) => Outcome::of(reply),
+            Ok(None) => Outcome::Stopped,
+            Err(panic) => Outcome::Failed(panicked(session, variant, &*panic, "a middleware")),
         }
     }
 
@@ -213,10 +269,13 @@ impl<M: Message> MessageService<M> {
             ));
         };
         let cx = HandlerContext::new(message, session.clone());
-        let started = Instant::now();
+        let timed = self.monitor.records_latencies();
+        let started = timed.then(Instant::now);
         let outcome = CatchUnwind(handler(cx)).await;
-        if let Some(monitor) = &self.monitor {
-            monitor.record_message(session.user_id(), started - read_at, started.elapsed());
+        if let Some(started) = started {
+            let queued = started.saturating_duration_since(read_at);
+            self.monitor
+                .record_message(session.user_id(), queued, started.elapsed());
         }
         match outcome {
             Ok(reply) => reply,
@@ -243,6 +302,24 @@ fn panicked(
         ErrorCode::HandlerPanicked,
         format!("{culprit} for `{variant}` failed"),
     )
+}
+
+/// What is missing for `requirement`, as the end of a sentence that starts
+/// with the handler's name; `None` when the server provides it.
+fn unmet(provided: Provided<'_>, requirement: Requirement) -> Option<String> {
+    match requirement {
+        Requirement::State {
+            type_id,
+            type_name,
+        } if !provided.state.contains(type_id) => Some(format!(
+            "takes `State<{type_name}>`, but no such state was provided; add it with `TcpGameService::with_state`"
+        )),
+        Requirement::Scheduler if !provided.scheduler => Some(
+            "takes `AsyncTaskScheduler`, but the server runs no scheduler; set `enable_async_scheduler: true` in its `TcpServerConfig`"
+                .to_owned(),
+        ),
+        _ => None,
+    }
 }
 
 fn at(location: Option<Location>) -> String {

@@ -60,6 +60,15 @@ impl fmt::Display for HandlerError {
     }
 }
 
+/// The error's own text is its `Display`; `source` continues with the
+/// wrapped error's cause, so a report (`anyhow`'s `{:#}`, say) prints each
+/// cause once.
+impl StdError for HandlerError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner.source()
+    }
+}
+
 impl From<Rejection> for HandlerError {
     fn from(rejection: Rejection) -> Self {
         HandlerError::with_code(crate::wire::ErrorCode::HandlerFailed, rejection.to_string())
@@ -150,13 +159,21 @@ pub trait FromSession<M>: Sized {
     fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection>;
 }
 
-/// Something an extractor needs from the server, such as a state value.
+/// Something an extractor needs from the server, checked when the server
+/// is built, before it binds.
 #[derive(Debug, Clone, Copy)]
-pub struct Requirement {
-    /// The state type's id.
-    pub type_id: TypeId,
-    /// The state type's name, for the error report.
-    pub type_name: &'static str,
+#[non_exhaustive]
+pub enum Requirement {
+    /// A value added with
+    /// [`TcpGameService::with_state`](crate::TcpGameService::with_state).
+    State {
+        /// The state type's id.
+        type_id: TypeId,
+        /// The state type's name, for the error report.
+        type_name: &'static str,
+    },
+    /// The task scheduler (`enable_async_scheduler: true`).
+    Scheduler,
 }
 
 /// What a `#[handler]` fn may return.

@@ -17,15 +17,16 @@
 //! spread (and the reader's wasted read removed) 0.90×.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::{MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
+use crate::codec::Codec;
 use crate::connection::ConnectionService;
+use crate::monitor::Event;
 use crate::room::RoomConnectionService;
-use crate::wire::{self, CloseCode, Frame};
+use crate::wire::{CloseCode, EncodedFrame, Frame};
 
 /// The heartbeat settings and what the heartbeat has done.
 ///
@@ -63,14 +64,12 @@ impl HeartbeatService {
 
     /// Clients disconnected for silence since the server started.
     pub fn timed_out_count(&self) -> u64 {
-        self.connections
-            .counters()
-            .heartbeat_timeouts
-            .load(Ordering::Relaxed)
+        self.connections.monitor().total(Event::HeartbeatTimeout)
     }
 
-    /// Pings, reaps and cleans rooms until `shutdown`.
-    pub(crate) async fn run(
+    /// Pings (frames encoded with `C`), reaps and cleans rooms until
+    /// `shutdown`.
+    pub(crate) async fn run<C: Codec>(
         self: Arc<Self>,
         rooms: RoomConnectionService,
         room_cleanup: Option<Duration>,
@@ -92,7 +91,7 @@ impl HeartbeatService {
                 () = shutdown.cancelled() => return,
                 _ = pings.tick() => {
                     nonce += 1;
-                    self.beat(nonce, slice, slices);
+                    self.beat::<C>(nonce, slice, slices);
                     slice = (slice + 1) % slices;
                 }
                 _ = cleanups.tick(), if room_cleanup.is_some() => {
@@ -106,16 +105,14 @@ impl HeartbeatService {
     }
 
     /// Pings slice `slice` of `slices` and reaps its silent clients.
-    fn beat(&self, nonce: u64, slice: u32, slices: u32) {
-        let ping = wire::encode_frame(&Frame::<()>::Ping { nonce }).expect("a ping always encodes");
+    fn beat<C: Codec>(&self, nonce: u64, slice: u32, slices: u32) {
+        let ping = EncodedFrame::encode::<C, _>(&Frame::<()>::Ping { nonce })
+            .expect("a ping always encodes");
         for connection in self.connections.slice(slice, slices) {
             if connection.silent_for() > self.timeout {
                 let reason = format!("no frame for {:?}", self.timeout);
                 if connection.close(CloseCode::HeartbeatTimeout, &reason, false) {
-                    self.connections
-                        .counters()
-                        .heartbeat_timeouts
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.connections.monitor().count(Event::HeartbeatTimeout);
                     tracing::info!(user_id = connection.user_id, "heartbeat timeout");
                 }
             } else {

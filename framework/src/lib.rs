@@ -48,6 +48,7 @@ mod auth;
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod codec;
 mod config;
 mod connection;
 mod dispatch;
@@ -62,6 +63,7 @@ mod scheduler;
 mod server;
 mod session;
 pub mod simd;
+mod transport;
 pub mod wire;
 
 pub use async_trait::async_trait;
@@ -69,17 +71,16 @@ pub use gamewire_macros::{handler, message, middleware, payload};
 
 pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};
 pub use crate::chat::{ChatMessage, ChatRoomMessageHandler};
-pub use crate::config::{
-    ConfigError, DEFAULT_PORT, MAX_FRAME_LEN_LIMIT, SlowConsumerPolicy, TcpServerConfig,
-};
-pub use crate::connection::{ConnectionInfo, ConnectionService, ConnectionStats, SendError};
+pub use crate::codec::MAX_FRAME_LEN_LIMIT;
+pub use crate::config::{ConfigError, DEFAULT_PORT, SlowConsumerPolicy, TcpServerConfig};
+pub use crate::connection::{ConnectionInfo, ConnectionService, SendError};
 pub use crate::dispatch::BuildError;
 pub use crate::handler::{
     FromSession, HandlerContext, HandlerError, IntoReply, Rejection, Reply, Requirement,
 };
 pub use crate::heartbeat::HeartbeatService;
 pub use crate::middleware::{LoggingMiddleware, MessageMiddleware, MiddlewareError};
-pub use crate::monitor::{LatencySummary, PerformanceMonitor, ServerStats};
+pub use crate::monitor::{ConnectionStats, LatencySummary, PerformanceMonitor, ServerStats};
 pub use crate::pool::{EnhancedMemoryPool, MemoryPoolConfig, MemoryPoolStats, PooledBuffer};
 pub use crate::protocol::{Direction, Message, ProtocolInfo, VariantInfo};
 pub use crate::room::{RoomConnectionService, RoomError, RoomStatus};
@@ -87,8 +88,8 @@ pub use crate::scheduler::{
     AsyncTaskScheduler, PriorityStats, SchedulerConfig, SchedulerError, SchedulerStats,
     TaskPriority,
 };
-pub use crate::server::{Disconnect, ServerError, TcpGameService};
-pub use crate::session::{Session, State, UserId};
+pub use crate::server::{ServerError, TcpGameService};
+pub use crate::session::{Disconnect, Session, State, UserId};
 
 /// The names most servers need, in one `use`.
 pub mod prelude {
@@ -113,9 +114,10 @@ pub mod __private {
     };
     pub use crate::middleware::{MessageMiddleware, MiddlewareRegistration, TypedMiddleware};
     pub use crate::protocol::{
-        Direction, Location, Message, MessageField, ProtocolInfo, ProtocolRegistration,
-        VariantInfo, fnv1a64, variant_index,
+        Direction, Location, Message, MessageField, ProtocolInfo, VariantInfo, fnv1a64,
+        variant_index,
     };
+    pub use crate::server::ProtocolRegistration;
 
     /// `TypeId::of::<T>` as a function pointer for the registrations.
     pub fn type_id<T: 'static>() -> ::std::any::TypeId {

@@ -199,44 +199,6 @@ impl serde::de::Visitor<'_> for Utf8Text {
     }
 }
 
-/// A `#[message]` enum that the binary links in, found through [`inventory`].
-///
-/// The record carries monomorphized entry points, so the server can run a
-/// protocol it only knows by its registration.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct ProtocolRegistration {
-    /// The protocol's [`TypeId`], as a function because `TypeId::of` is not
-    /// callable in a `const` on stable Rust.
-    pub type_id: fn() -> TypeId,
-    /// The protocol's description.
-    pub info: &'static ProtocolInfo,
-    /// Whether this is a protocol shipped by gamewire itself (the chat).
-    pub builtin: bool,
-    /// Where the `#[message]` enum is declared.
-    pub location: Location,
-    /// Serves this protocol on a listener.
-    pub(crate) serve: crate::server::ServeFn,
-    /// Makes the checks `serve` makes before accepting, without serving.
-    pub(crate) check: crate::server::CheckFn,
-}
-
-impl ProtocolRegistration {
-    /// The registration `#[message]` submits for `M`.
-    pub const fn of<M: Message>(location: Location, builtin: bool) -> Self {
-        ProtocolRegistration {
-            type_id: TypeId::of::<M>,
-            info: M::PROTOCOL,
-            builtin,
-            location,
-            serve: crate::server::serve_protocol::<M>,
-            check: crate::server::check_protocol::<M>,
-        }
-    }
-}
-
-inventory::collect!(ProtocolRegistration);
-
 /// A place in the user's source, recorded by the macros for error reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {

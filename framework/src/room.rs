@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::connection::{Connection, ConnectionService, SendError};
 use crate::protocol::Message;
+use crate::wire::EncodedFrame;
 
 /// A room operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -222,10 +223,10 @@ impl RoomConnectionService {
     }
 
     /// Queues an already encoded frame for the members of a room.
-    pub(crate) fn broadcast_frame(
+    fn broadcast_frame(
         &self,
         room_id: u32,
-        frame: bytes::Bytes,
+        frame: EncodedFrame,
         droppable: bool,
         except: Option<u32>,
     ) -> Result<usize, RoomError> {

@@ -3,7 +3,10 @@
 //! [`Session`] is the handler parameter that knows the sender's user id and
 //! reaches every service: replying, sending to others, rooms, and the state
 //! registered with [`TcpGameService::with_state`](crate::TcpGameService::with_state),
-//! which handlers also take directly as [`State<T>`].
+//! which handlers also take directly as [`State<T>`]. When a session ends,
+//! the hooks added with
+//! [`TcpGameService::on_disconnect`](crate::TcpGameService::on_disconnect)
+//! see it as a [`Disconnect`].
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -12,13 +15,34 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::chat::ChatRoomMessageHandler;
 use crate::connection::{Connection, ConnectionService, SendError};
 use crate::handler::{FromSession, HandlerContext, Rejection, Requirement};
 use crate::protocol::Message;
 use crate::room::RoomConnectionService;
 use crate::scheduler::AsyncTaskScheduler;
-use crate::wire::CloseCode;
+use crate::wire::{CloseCode, CloseFrame};
+
+/// A hook run when a session ends.
+pub(crate) type DisconnectHook = Arc<dyn Fn(&Disconnect) + Send + Sync>;
+
+/// A session that ended, as
+/// [`TcpGameService::on_disconnect`](crate::TcpGameService::on_disconnect)
+/// hooks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Disconnect {
+    /// The session's user id.
+    pub user_id: u32,
+    /// The client's address.
+    pub peer_addr: SocketAddr,
+    /// The rooms the user was in, and has left.
+    pub rooms: Vec<u32>,
+    /// Why the server closed the connection; `None` when the client went
+    /// away (closed its socket or sent a close frame).
+    pub reason: Option<CloseFrame>,
+    /// Time from the handshake to the end.
+    pub connected_for: std::time::Duration,
+}
 
 /// Values registered with `with_state`, by type.
 #[derive(Clone, Default)]
@@ -54,7 +78,6 @@ impl fmt::Debug for StateMap {
 pub(crate) struct Services {
     pub(crate) connections: ConnectionService,
     pub(crate) rooms: RoomConnectionService,
-    pub(crate) chat: ChatRoomMessageHandler,
     pub(crate) scheduler: Option<AsyncTaskScheduler>,
     pub(crate) state: StateMap,
 }
@@ -117,11 +140,6 @@ impl Session {
         &self.services.rooms
     }
 
-    /// The built-in chat system.
-    pub fn chat(&self) -> &ChatRoomMessageHandler {
-        &self.services.chat
-    }
-
     /// The task scheduler, when the server runs one.
     pub fn scheduler(&self) -> Option<&AsyncTaskScheduler> {
         self.services.scheduler.as_ref()
@@ -170,13 +188,11 @@ impl<M: Message> FromSession<M> for RoomConnectionService {
     }
 }
 
-impl<M: Message> FromSession<M> for ChatRoomMessageHandler {
-    fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
-        Ok(cx.session().chat().clone())
-    }
-}
-
 impl<M: Message> FromSession<M> for AsyncTaskScheduler {
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement::Scheduler)
+    }
+
     fn from_session(cx: &mut HandlerContext<M>) -> Result<Self, Rejection> {
         cx.session()
             .scheduler()
@@ -244,7 +260,7 @@ impl<T: fmt::Debug> fmt::Debug for State<T> {
 
 impl<M: Message, T: Send + Sync + 'static> FromSession<M> for State<T> {
     fn requirement() -> Option<Requirement> {
-        Some(Requirement {
+        Some(Requirement::State {
             type_id: TypeId::of::<T>(),
             type_name: std::any::type_name::<T>(),
         })

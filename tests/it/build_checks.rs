@@ -55,6 +55,21 @@ mod needs_state {
 }
 // ANCHOR_END: needs_state
 
+/// A handler that takes the task scheduler.
+mod needs_scheduler {
+    use gamewire::AsyncTaskScheduler;
+    use gamewire::prelude::*;
+
+    #[message]
+    pub enum NeedsScheduler {
+        #[gamewire(direction = to_server)]
+        Save,
+    }
+
+    #[handler(NeedsScheduler::Save)]
+    async fn save(_: Save, _: AsyncTaskScheduler) {}
+}
+
 /// The 1-based line of this file whose text starts with `start`.
 fn line_of(start: &str) -> usize {
     let source = include_str!("build_checks.rs");
@@ -143,6 +158,30 @@ fn providing_the_state_leaves_only_the_unhandled_variant() {
         problems[0].contains("`NeedsState::Forfeit`"),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn a_scheduler_parameter_needs_a_server_with_a_scheduler() {
+    let without =
+        TcpGameService::with_config(test_config()).protocol::<needs_scheduler::NeedsScheduler>();
+    let problems = problems(&without);
+    let handler_at = format!(
+        "handler `save` at tests/it/build_checks.rs:{}:",
+        line_of("#[handler(NeedsScheduler::Save)]")
+    );
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].starts_with(&handler_at), "{}", problems[0]);
+    assert!(
+        problems[0].ends_with("takes `AsyncTaskScheduler`, but the server runs no scheduler; set `enable_async_scheduler: true` in its `TcpServerConfig`"),
+        "{}",
+        problems[0]
+    );
+    let with = TcpGameService::with_config(gamewire::TcpServerConfig {
+        enable_async_scheduler: true,
+        ..test_config()
+    })
+    .protocol::<needs_scheduler::NeedsScheduler>();
+    with.check().expect("the server runs a scheduler");
 }
 
 /// The Compile errors chapter of the book shows both reports exactly as

@@ -79,3 +79,20 @@ async fn handler_panic_leaves_server_and_others_working() {
     );
     service.shutdown().await;
 }
+
+/// A `HandlerError` is a `std::error::Error`: `?` takes it into `anyhow`,
+/// and a report walks its causes, each said once.
+#[test]
+fn handler_errors_are_std_errors() {
+    use anyhow::Context as _;
+    use gamewire::HandlerError;
+
+    fn forward(error: HandlerError) -> anyhow::Result<()> {
+        Err(error)?
+    }
+    let io = std::io::Error::other("disk full");
+    let cause = anyhow::Error::new(io).context("saving the match");
+    let error = HandlerError::new(Box::<dyn std::error::Error + Send + Sync>::from(cause));
+    let report = format!("{:#}", forward(error).context("turn 7").unwrap_err());
+    assert_eq!(report, "turn 7: saving the match: disk full");
+}

@@ -42,4 +42,12 @@ async fn start_reports_an_address_it_cannot_bind() {
         matches!(error, gamewire::ServerError::Bind { .. }),
         "{error}"
     );
+    // The cause is the source, said once: a report that walks the chain
+    // (anyhow's `{:#}`) reads "could not bind ADDRESS: Address already in use".
+    let cause = std::error::Error::source(&error)
+        .expect("the OS error is the source")
+        .to_string();
+    assert!(!error.to_string().contains(&cause), "{error}");
+    let report = format!("{:#}", anyhow::Error::from(error));
+    assert_eq!(report.matches(&cause).count(), 1, "{report}");
 }

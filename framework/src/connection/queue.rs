@@ -8,8 +8,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use tokio::sync::Notify;
+
+use crate::wire::EncodedFrame;
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +23,14 @@ pub(crate) enum PushError {
 
 #[derive(Debug, Default)]
 struct State {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<EncodedFrame>,
     closed: bool,
     /// The connection is closing: a waiting [`OutboundQueue::pop`] returns.
     interrupted: bool,
 }
 
 impl State {
-    fn take(&mut self) -> Option<Bytes> {
+    fn take(&mut self) -> Option<EncodedFrame> {
         let frame = self.frames.pop_front();
         if self.frames.is_empty() && self.frames.capacity() > 0 {
             // Give the memory back: an idle connection keeps no queue.
@@ -61,7 +62,7 @@ impl OutboundQueue {
     }
 
     /// Queues a frame without waiting.
-    pub(crate) fn push(&self, frame: Bytes) -> Result<(), PushError> {
+    pub(crate) fn push(&self, frame: EncodedFrame) -> Result<(), PushError> {
         let mut state = self.lock();
         if state.closed {
             return Err(PushError::Closed);
@@ -81,7 +82,7 @@ impl OutboundQueue {
     }
 
     /// Takes the next frame if there is one.
-    pub(crate) fn try_pop(&self) -> Option<Bytes> {
+    pub(crate) fn try_pop(&self) -> Option<EncodedFrame> {
         self.lock().take()
     }
 
@@ -89,7 +90,7 @@ impl OutboundQueue {
     /// [`interrupt`](Self::interrupt)ed.
     ///
     /// Cancel safe: a frame is taken only when this returns it.
-    pub(crate) async fn pop(&self) -> Option<Bytes> {
+    pub(crate) async fn pop(&self) -> Option<EncodedFrame> {
         loop {
             let notified = self.ready.notified();
             tokio::pin!(notified);
@@ -130,18 +131,24 @@ impl OutboundQueue {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+
+    fn frame(bytes: &'static [u8]) -> EncodedFrame {
+        EncodedFrame::from_wire(Bytes::from_static(bytes))
+    }
 
     #[test]
     fn bounded_and_closable() {
         let queue = OutboundQueue::new(2);
-        queue.push(Bytes::from_static(b"a")).unwrap();
-        queue.push(Bytes::from_static(b"b")).unwrap();
-        assert_eq!(queue.push(Bytes::from_static(b"c")), Err(PushError::Full));
+        queue.push(frame(b"a")).unwrap();
+        queue.push(frame(b"b")).unwrap();
+        assert_eq!(queue.push(frame(b"c")), Err(PushError::Full));
         queue.close();
-        assert_eq!(queue.push(Bytes::from_static(b"d")), Err(PushError::Closed));
-        assert_eq!(queue.try_pop().as_deref(), Some(&b"a"[..]));
-        assert_eq!(queue.try_pop().as_deref(), Some(&b"b"[..]));
+        assert_eq!(queue.push(frame(b"d")), Err(PushError::Closed));
+        assert_eq!(queue.try_pop(), Some(frame(b"a")));
+        assert_eq!(queue.try_pop(), Some(frame(b"b")));
         assert_eq!(queue.try_pop(), None);
     }
 
@@ -149,7 +156,7 @@ mod tests {
     fn an_empty_queue_holds_no_memory() {
         let queue = OutboundQueue::new(1024);
         for _ in 0..100 {
-            queue.push(Bytes::from_static(b"frame")).unwrap();
+            queue.push(frame(b"frame")).unwrap();
         }
         while queue.try_pop().is_some() {}
         assert_eq!(queue.lock().frames.capacity(), 0);
@@ -163,8 +170,8 @@ mod tests {
             async move { queue.pop().await }
         });
         tokio::task::yield_now().await;
-        queue.push(Bytes::from_static(b"late")).unwrap();
-        assert_eq!(waiting.await.unwrap().as_deref(), Some(&b"late"[..]));
+        queue.push(frame(b"late")).unwrap();
+        assert_eq!(waiting.await.unwrap(), Some(frame(b"late")));
         queue.close();
         assert_eq!(queue.pop().await, None);
     }
@@ -205,7 +212,7 @@ mod tests {
                 let queue = std::sync::Arc::clone(&queue);
                 std::thread::spawn(move || {
                     for n in 0..EACH {
-                        queue.push(Bytes::from_static(b"frame")).unwrap();
+                        queue.push(frame(b"frame")).unwrap();
                         // Now and then a pause, so the consumer empties
                         // the queue and waits.
                         if (n + p) % 8 == 0 {

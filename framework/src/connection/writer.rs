@@ -1,135 +1,77 @@
-//! The writer task of a connection: queue → socket, in as few syscalls as
-//! the socket allows.
+//! The writer task of a connection: queue → transport, until the
+//! connection closes; then what the close allows, and the close frame.
 //!
-//! Everything queued is copied into one write buffer (up to
-//! [`WRITE_BATCH`] bytes) and written with one `write` call; a frame that
-//! is alone in the queue, or itself larger, is written straight from its
-//! shared bytes. Copying small frames beats a vectored write of many small
-//! slices on Linux, and the buffer is taken from the memory pool only while
-//! there is something to write, so an idle connection holds none.
+//! The writer feeds the transport everything queued that fits in its
+//! write buffer, flushes, and goes on; the transport decides how the
+//! frames become syscalls (one `write` per 16 KiB batch on TCP). An idle
+//! writer waits on its queue alone, and a close interrupts that wait.
+//! [`write_close`] is the one place a close frame is written, whether a
+//! session ends, a handshake fails or a connection is refused.
 
+use std::future::poll_fn;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::Connection;
-use crate::pool::{EnhancedMemoryPool, PooledBuffer};
-use crate::wire::{self, CloseCode, Frame};
-
-/// Bytes gathered into one write.
-pub(crate) const WRITE_BATCH: usize = 16 * 1024;
+use crate::codec::Codec;
+use crate::transport::FrameWrite;
+use crate::wire::{CloseCode, CloseFrame, EncodedFrame, Frame};
 
 /// Time allowed to write the close frame to a client that is being dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// What one write call sends.
-enum Chunk {
-    /// Several frames copied together.
-    Copied(PooledBuffer),
-    /// One large frame, written from its shared bytes.
-    Direct(Bytes),
-}
-
-/// A chunk being written: how far the socket took it, and how many frames
-/// it holds.
-struct Pending {
-    chunk: Chunk,
-    written: usize,
-    frames: u64,
-}
-
-impl Pending {
-    fn bytes(&self) -> &[u8] {
-        match &self.chunk {
-            Chunk::Copied(buffer) => buffer,
-            Chunk::Direct(bytes) => bytes,
-        }
-    }
-}
-
-/// The frames waiting to be written: the queue, plus one frame taken off it
-/// that did not fit in the last chunk.
+/// The frames on their way to the transport: the queue, plus one frame
+/// taken off it that the transport had no room for, and what was fed
+/// since the last flush.
 struct Outbox {
     connection: Arc<Connection>,
-    carry: Option<Bytes>,
-    pool: Option<EnhancedMemoryPool>,
+    carry: Option<EncodedFrame>,
+    fed_frames: u64,
+    fed_bytes: u64,
 }
 
 impl Outbox {
-    fn next_now(&mut self) -> Option<Bytes> {
-        self.carry
+    /// Feeds `sink` until it is full or nothing is queued; returns whether
+    /// it holds frames to flush.
+    fn fill<W: FrameWrite>(&mut self, sink: &mut W) -> bool {
+        while let Some(frame) = self
+            .carry
             .take()
             .or_else(|| self.connection.queue.try_pop())
-    }
-
-    /// Builds the next chunk from `first` and whatever else is queued.
-    fn gather(&mut self, first: Bytes) -> Pending {
-        let direct = |frame| Pending {
-            chunk: Chunk::Direct(frame),
-            written: 0,
-            frames: 1,
-        };
-        if first.len() >= WRITE_BATCH {
-            return direct(first);
-        }
-        // A lone frame (a quiet connection, a server under light load) is
-        // written from its shared bytes: no buffer to take, nothing to copy.
-        let Some(second) = self.next_now() else {
-            return direct(first);
-        };
-        let mut buffer = self
-            .pool
-            .as_ref()
-            .and_then(|pool| pool.allocate_buffer(WRITE_BATCH))
-            .unwrap_or_else(|| PooledBuffer::unpooled(WRITE_BATCH));
-        buffer.extend_from_slice(&first);
-        let mut frames = 1;
-        self.carry = Some(second);
-        while let Some(next) = self.next_now() {
-            if buffer.len() + next.len() > WRITE_BATCH {
-                self.carry = Some(next);
-                break;
+        {
+            let len = frame.len() as u64;
+            match sink.feed(frame) {
+                Ok(()) => {
+                    self.fed_frames += 1;
+                    self.fed_bytes += len;
+                }
+                Err(frame) => {
+                    self.carry = Some(frame);
+                    break;
+                }
             }
-            buffer.extend_from_slice(&next);
-            frames += 1;
         }
-        Pending {
-            chunk: Chunk::Copied(buffer),
-            written: 0,
-            frames,
-        }
+        self.fed_frames > 0
     }
 
-    /// The next chunk if a frame is ready now.
-    fn try_gather(&mut self) -> Option<Pending> {
-        let first = self.next_now()?;
-        Some(self.gather(first))
+    /// Counts what the last flush wrote.
+    fn flushed(&mut self) {
+        self.connection.record_out(self.fed_frames, self.fed_bytes);
+        self.fed_frames = 0;
+        self.fed_bytes = 0;
     }
 }
 
-/// Writes the rest of `pending`. Cancel safe: `pending` always says how far
-/// the socket took it.
-async fn write_pending<W: AsyncWrite + Unpin>(
-    socket: &mut W,
-    pending: &mut Pending,
-    connection: &Connection,
-) -> std::io::Result<()> {
-    while pending.written < pending.bytes().len() {
-        let written = socket.write(&pending.bytes()[pending.written..]).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        pending.written += written;
-    }
-    connection.record_out(pending.frames, pending.written as u64);
-    Ok(())
+/// Writes everything fed to `sink`.
+async fn flush<W: FrameWrite>(sink: &mut W) -> io::Result<()> {
+    poll_fn(|cx| sink.poll_flush(cx)).await
 }
 
-/// Drains a connection's queue into its socket until the connection closes,
-/// then writes the close frame.
+/// Drains a connection's queue into its transport until the connection
+/// closes, then delivers what the close allows and the close frame.
 ///
 /// `force` is the server's "stop now" signal, used when a graceful
 /// shutdown's drain time is over. It is not watched while the connection
@@ -144,19 +86,18 @@ async fn write_pending<W: AsyncWrite + Unpin>(
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice (rust-lang/rust#62958)"
 )]
-pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
+pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
     connection: Arc<Connection>,
-    mut socket: W,
-    pool: Option<EnhancedMemoryPool>,
+    mut sink: W,
     force: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
         let mut outbox = Outbox {
             connection: Arc::clone(&connection),
             carry: None,
-            pool,
+            fed_frames: 0,
+            fed_bytes: 0,
         };
-        let mut pending: Option<Pending> = None;
         loop {
             // A close ends the loop: `finish` delivers what the close
             // allows. Looked at here with a load, and below only while a
@@ -165,64 +106,56 @@ pub(crate) fn run_writer<W: AsyncWrite + Unpin + Send + 'static>(
             if connection.is_closing() {
                 break;
             }
-            if pending.is_none() {
-                pending = outbox.try_gather();
-            }
-            let Some(chunk) = pending.as_mut() else {
+            if !outbox.fill(&mut sink) {
                 // Idle: the queue alone is waited on; a close interrupts it.
                 match connection.queue.pop().await {
-                    Some(first) => pending = Some(outbox.gather(first)),
+                    Some(first) => outbox.carry = Some(first),
                     None => break,
                 }
                 continue;
-            };
-            let written = tokio::select! {
+            }
+            let flushed = tokio::select! {
                 biased;
-                result = write_pending(&mut socket, chunk, &connection) => result,
+                result = flush(&mut sink) => result,
                 // A slow consumer's close must not wait for its full socket.
                 () = connection.closing().cancelled() => break,
             };
-            if let Err(error) = written {
+            if let Err(error) = flushed {
                 tracing::debug!(user_id = connection.user_id, %error, "write failed");
                 connection.close(CloseCode::Kicked, "write failed", false);
                 return connection.finish_counting();
             }
-            pending = None;
+            outbox.flushed();
         }
 
         // Boxed: the closing path runs once, and keeping its state out of
         // the task keeps every idle connection smaller.
-        Box::pin(finish(connection, outbox, pending, socket, force)).await;
+        Box::pin(finish::<W, C>(outbox, sink, force)).await;
     }
 }
 
-/// Delivers what the close allows, then the close frame, then shuts the
-/// socket down.
-async fn finish<W: AsyncWrite + Unpin>(
-    connection: Arc<Connection>,
+/// Delivers what the close allows, then the close frame, then ends the
+/// transport.
+async fn finish<W: FrameWrite, C: Codec>(
     mut outbox: Outbox,
-    mut pending: Option<Pending>,
-    mut socket: W,
+    mut sink: W,
     force: CancellationToken,
 ) {
+    let connection = Arc::clone(&outbox.connection);
     let (close, drain) = connection.close_reason();
-    let close = close.and_then(|frame| wire::encode_frame(&Frame::<()>::Close(frame.clone())).ok());
     let deliver = async {
         // What was half written is finished either way, so the close frame
         // lands on a frame boundary.
-        if let Some(chunk) = pending.as_mut() {
-            write_pending(&mut socket, chunk, &connection).await?;
-        }
+        flush(&mut sink).await?;
+        outbox.flushed();
         connection.queue.close();
         if drain {
-            while let Some(mut chunk) = outbox.try_gather() {
-                write_pending(&mut socket, &mut chunk, &connection).await?;
+            while outbox.fill(&mut sink) {
+                flush(&mut sink).await?;
+                outbox.flushed();
             }
         }
-        if let Some(close) = close {
-            socket.write_all(&close).await?;
-        }
-        socket.shutdown().await
+        write_close::<W, C>(&mut sink, close).await
     };
     // A draining close may have much to deliver; the server's `force`
     // token bounds it. Otherwise the client gets a short grace.
@@ -237,4 +170,29 @@ async fn finish<W: AsyncWrite + Unpin>(
     }
     connection.queue.close();
     connection.finish_counting();
+}
+
+/// Writes the close frame, when there is one, and ends the transport.
+///
+/// The one place a close frame is written: at the end of a session, for a
+/// failed handshake and for a refused connection. Call it with nothing
+/// left unflushed; the caller bounds how long it may take.
+pub(crate) async fn write_close<W: FrameWrite, C: Codec>(
+    sink: &mut W,
+    close: Option<&CloseFrame>,
+) -> io::Result<()> {
+    if let Some(close) = close {
+        let frame = Frame::<()>::Close(close.clone());
+        match EncodedFrame::encode::<C, _>(&frame) {
+            Ok(frame) => {
+                if let Err(frame) = sink.feed(frame) {
+                    flush(sink).await?;
+                    let _ = sink.feed(frame);
+                }
+                flush(sink).await?;
+            }
+            Err(error) => tracing::warn!(%error, "close frame not sent"),
+        }
+    }
+    poll_fn(|cx| sink.poll_shutdown(cx, close)).await
 }

@@ -1,116 +1,31 @@
-//! `PerformanceMonitor`: live counters, rates and latency histograms.
+//! `PerformanceMonitor`: the one owner of the server's figures.
 //!
-//! The monitor records two latencies per message in HDR histograms: the
+//! The monitor holds every counter (connections, frames, bytes, errors),
+//! the per-second rates a sampler derives from them once a second, and two
+//! latency histograms per message: the
 //! **handler time** (the handler's future, from first poll to its reply)
 //! and the **queue time** (from the moment the frame's bytes were read off
 //! the socket to the moment its handler started: time spent behind the
-//! frames read with it). A sampler turns the connection counters into
-//! per-second rates once a second. [`TcpGameService::get_server_stats`]
-//! reads it all at once.
-//!
-//! Histograms are sharded by user id, so sessions on different threads
-//! rarely record under the same lock; a read merges the shards.
+//! frames read with it). Other modules change figures only through its
+//! methods. [`TcpGameService::get_server_stats`] reads it all at once.
 //!
 //! [`TcpGameService::get_server_stats`]: crate::TcpGameService::get_server_stats
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
 
-use crate::connection::ConnectionStats;
+mod counters;
+mod histogram;
 
-const SHARDS: usize = 16;
-/// Longest latency recorded exactly, in nanoseconds (60 s); longer ones are
-/// clamped to it.
-const MAX_NANOS: u64 = 60_000_000_000;
-
-/// Latency percentiles of one histogram, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[non_exhaustive]
-pub struct LatencySummary {
-    /// Samples recorded.
-    pub count: u64,
-    /// Median.
-    pub p50_us: f64,
-    /// 99th percentile.
-    pub p99_us: f64,
-    /// 99.9th percentile.
-    pub p999_us: f64,
-    /// Largest sample.
-    pub max_us: f64,
-}
-
-impl LatencySummary {
-    /// The percentiles of a histogram of nanoseconds.
-    pub(crate) fn of_nanos(histogram: &Histogram<u64>) -> Self {
-        let us = |nanos: u64| nanos as f64 / 1000.0;
-        LatencySummary {
-            count: histogram.len(),
-            p50_us: us(histogram.value_at_quantile(0.50)),
-            p99_us: us(histogram.value_at_quantile(0.99)),
-            p999_us: us(histogram.value_at_quantile(0.999)),
-            max_us: us(histogram.max()),
-        }
-    }
-}
-
-impl fmt::Display for LatencySummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} samples)",
-            self.p50_us, self.p99_us, self.p999_us, self.max_us, self.count
-        )
-    }
-}
-
-/// A latency histogram split into independently locked shards.
-struct ShardedHistogram {
-    shards: Vec<Mutex<Histogram<u64>>>,
-}
-
-impl ShardedHistogram {
-    fn new() -> Self {
-        ShardedHistogram {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(
-                        Histogram::new_with_bounds(1, MAX_NANOS, 2)
-                            .expect("static histogram bounds are valid"),
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    fn record(&self, key: u32, elapsed: Duration) {
-        let nanos = (elapsed.as_nanos() as u64).clamp(1, MAX_NANOS);
-        let mut shard = self.shards[key as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        shard.saturating_record(nanos);
-    }
-
-    fn count(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
-    }
-
-    fn summary(&self) -> LatencySummary {
-        let mut merged = Histogram::<u64>::new_with_bounds(1, MAX_NANOS, 2)
-            .expect("static histogram bounds are valid");
-        for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = merged.add(&*shard);
-        }
-        LatencySummary::of_nanos(&merged)
-    }
-}
+pub use counters::ConnectionStats;
+use counters::ServerCounters;
+pub(crate) use counters::{Event, SessionCounters};
+pub use histogram::LatencySummary;
+use histogram::ShardedHistogram;
 
 /// Per-second rates, updated by the sampler.
 #[derive(Debug, Default)]
@@ -121,6 +36,10 @@ struct Rates {
 }
 
 struct Inner {
+    counters: ServerCounters,
+    /// Whether handler and queue times are recorded
+    /// (`enable_performance_monitor`); the counters always are.
+    latencies: bool,
     handler_time: ShardedHistogram,
     queue_time: ShardedHistogram,
     end_to_end: ShardedHistogram,
@@ -128,7 +47,7 @@ struct Inner {
     started: Instant,
 }
 
-/// Counters and latency histograms of a running server.
+/// Counters, rates and latency histograms of a running server.
 ///
 /// Cheap to clone; every clone is the same monitor.
 #[derive(Clone)]
@@ -153,8 +72,16 @@ impl Default for PerformanceMonitor {
 impl PerformanceMonitor {
     /// An empty monitor.
     pub fn new() -> Self {
+        Self::recording_latencies(true)
+    }
+
+    /// An empty monitor that records handler and queue times only when
+    /// `latencies` is set.
+    pub(crate) fn recording_latencies(latencies: bool) -> Self {
         PerformanceMonitor {
             inner: Arc::new(Inner {
+                counters: ServerCounters::default(),
+                latencies,
                 handler_time: ShardedHistogram::new(),
                 queue_time: ShardedHistogram::new(),
                 end_to_end: ShardedHistogram::new(),
@@ -162,6 +89,40 @@ impl PerformanceMonitor {
                 started: Instant::now(),
             }),
         }
+    }
+
+    /// Whether handler and queue times are recorded: two clock reads per
+    /// message, skipped when `enable_performance_monitor` is off.
+    pub(crate) fn records_latencies(&self) -> bool {
+        self.inner.latencies
+    }
+
+    /// Counts one `event`.
+    pub(crate) fn count(&self, event: Event) {
+        self.inner.counters.count(event);
+    }
+
+    /// How many `event`s were counted.
+    pub(crate) fn total(&self, event: Event) -> u64 {
+        self.inner.counters.total(event)
+    }
+
+    /// Moves a session's counts into the server totals. Called while the
+    /// registry's write lock is held, as the session leaves it, and once
+    /// more when its writer has finished.
+    pub(crate) fn fold(&self, session: &SessionCounters) {
+        self.inner.counters.fold(session);
+    }
+
+    /// The server-wide counters plus those of the `live` sessions. Called
+    /// under the registry's read lock, so no session is folded meanwhile
+    /// and the figures never go backwards.
+    pub(crate) fn connection_stats<'a>(
+        &self,
+        current_connections: usize,
+        live: impl Iterator<Item = &'a SessionCounters>,
+    ) -> ConnectionStats {
+        self.inner.counters.snapshot(current_connections, live)
     }
 
     /// Records one handled message: its time queued and its handler time.
@@ -209,23 +170,66 @@ impl PerformanceMonitor {
         self.inner.started.elapsed()
     }
 
-    /// Updates the per-second rates from counter deltas over `period`.
-    pub(crate) fn set_rates(&self, period: Duration, messages: u64, bytes_in: u64, bytes_out: u64) {
+    /// Turns the counters into per-second rates once a second, until
+    /// `shutdown`. `stats` reads the server-wide counters.
+    pub(crate) async fn sample_rates(
+        self,
+        stats: impl Fn() -> ConnectionStats,
+        shutdown: CancellationToken,
+    ) {
+        let period = Duration::from_secs(1);
+        let mut ticks = tokio::time::interval(period);
+        let mut last = Throughput::of(&stats());
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let now = Throughput::of(&stats());
+            self.set_rates(period, now.since(last));
+            last = now;
+        }
+    }
+
+    fn set_rates(&self, period: Duration, delta: Throughput) {
         let per_second = |delta: u64| (delta as f64 / period.as_secs_f64().max(1e-9)) as u64;
         let rates = &self.inner.rates;
-        rates
-            .messages
-            .store(per_second(messages), Ordering::Relaxed);
-        rates
-            .bytes_in
-            .store(per_second(bytes_in), Ordering::Relaxed);
-        rates
-            .bytes_out
-            .store(per_second(bytes_out), Ordering::Relaxed);
+        let store = |rate: &AtomicU64, delta| rate.store(per_second(delta), Ordering::Relaxed);
+        store(&rates.messages, delta.messages);
+        store(&rates.bytes_in, delta.bytes_in);
+        store(&rates.bytes_out, delta.bytes_out);
     }
 
     fn rate(&self, which: fn(&Rates) -> &AtomicU64) -> u64 {
         which(&self.inner.rates).load(Ordering::Relaxed)
+    }
+}
+
+/// The counters the rates are derived from.
+#[derive(Debug, Clone, Copy)]
+struct Throughput {
+    messages: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Throughput {
+    fn of(stats: &ConnectionStats) -> Self {
+        Throughput {
+            messages: stats.messages_in,
+            bytes_in: stats.bytes_in,
+            bytes_out: stats.bytes_out,
+        }
+    }
+
+    /// What happened since `earlier`. The counters never go backwards;
+    /// saturating keeps a rate at 0 rather than wrapping should one ever do.
+    fn since(self, earlier: Throughput) -> Throughput {
+        Throughput {
+            messages: self.messages.saturating_sub(earlier.messages),
+            bytes_in: self.bytes_in.saturating_sub(earlier.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(earlier.bytes_out),
+        }
     }
 }
 
@@ -340,7 +344,12 @@ mod tests {
     #[test]
     fn rates_are_per_second() {
         let monitor = PerformanceMonitor::new();
-        monitor.set_rates(Duration::from_millis(500), 100, 1000, 4000);
+        let delta = Throughput {
+            messages: 100,
+            bytes_in: 1000,
+            bytes_out: 4000,
+        };
+        monitor.set_rates(Duration::from_millis(500), delta);
         assert_eq!(monitor.rate(|r| &r.messages), 200);
         assert_eq!(monitor.rate(|r| &r.bytes_out), 8000);
     }

@@ -1,0 +1,253 @@
+//! [`TcpGameService`]: the facade users build, start and stop.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpListener;
+
+use super::error::ServerError;
+use super::protocols::{self, ProtocolEntry};
+use super::runtime::{Blueprint, Shared};
+use crate::auth::{AnonymousAuthenticator, Authenticator};
+use crate::config::TcpServerConfig;
+use crate::middleware::{MessageMiddleware, OrderedMiddleware};
+use crate::protocol::Message;
+use crate::session::{Disconnect, StateMap};
+
+/// The game server: configuration, services and lifecycle.
+///
+/// Configure it with the builder methods, then [`start`](Self::start) it.
+/// It is cheap to clone, and every clone controls the same server, so keep
+/// one to call [`shutdown`](Self::shutdown) or read statistics while
+/// another runs.
+///
+/// # Examples
+///
+/// ```no_run
+/// use gamewire::TcpGameService;
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), gamewire::ServerError> {
+///     // The built-in chat server on 127.0.0.1:7878.
+///     TcpGameService::with_default_config().start().await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct TcpGameService {
+    pub(super) blueprint: Blueprint,
+    /// The protocol chosen with [`protocol`](Self::protocol), if any.
+    protocol: Option<ProtocolEntry>,
+}
+
+impl fmt::Debug for TcpGameService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpGameService")
+            .field("config", &self.blueprint.config)
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpGameService {
+    /// A server with [`TcpServerConfig::default`]: 127.0.0.1:7878.
+    pub fn with_default_config() -> Self {
+        Self::with_config(TcpServerConfig::default())
+    }
+
+    /// A server with `config`.
+    pub fn with_config(config: TcpServerConfig) -> Self {
+        let shared = Arc::new(Shared::new(&config));
+        let chat = shared.chat.clone();
+        let mut state = StateMap::default();
+        // The chat's handler parameter reads the server's chat from here.
+        state.insert(Arc::new(chat.clone()));
+        TcpGameService {
+            blueprint: Blueprint {
+                config: Arc::new(config),
+                state,
+                middleware: Vec::new(),
+                authenticator: Arc::new(AnonymousAuthenticator::new()),
+                disconnect_hooks: vec![Arc::new(chat.disconnect_hook())],
+                shared,
+            },
+            protocol: None,
+        }
+    }
+
+    pub(super) fn shared(&self) -> &Shared {
+        &self.blueprint.shared
+    }
+
+    /// Makes `value` available to handlers as `State<T>` and through
+    /// [`Session::state`](crate::Session::state).
+    pub fn with_state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.with_shared_state(Arc::new(value))
+    }
+
+    /// Like [`with_state`](Self::with_state), for a value you keep a
+    /// handle to.
+    pub fn with_shared_state<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.blueprint.state.insert(value);
+        self
+    }
+
+    /// Adds a middleware for protocol `M` at `order` (ascending runs
+    /// first). See [`MessageMiddleware`] for the rules.
+    pub fn middleware<M: Message>(
+        mut self,
+        order: i32,
+        middleware: impl MessageMiddleware<M>,
+    ) -> Self {
+        let ordered = OrderedMiddleware::<M> {
+            order,
+            name: short_type_name(&middleware).to_owned(),
+            middleware: Arc::new(middleware),
+            location: None,
+        };
+        self.blueprint
+            .middleware
+            .push((M::PROTOCOL.name, Arc::new(ordered)));
+        self
+    }
+
+    /// Calls `hook` whenever a session ends, after it left its rooms: to
+    /// clean up per-player state of your own. Hooks run on the ending
+    /// session's task, in the order added, after the built-in chat's own
+    /// (which tells the rooms' members `UserLeft`); keep them short (spawn
+    /// a task for slow work). A panicking hook is logged and does not
+    /// affect the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gamewire::TcpGameService;
+    ///
+    /// let _server = TcpGameService::with_default_config().on_disconnect(|gone| {
+    ///     println!("user {} left rooms {:?} ({:?})", gone.user_id, gone.rooms, gone.reason);
+    /// });
+    /// ```
+    pub fn on_disconnect(mut self, hook: impl Fn(&Disconnect) + Send + Sync + 'static) -> Self {
+        self.blueprint.disconnect_hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Replaces the [`AnonymousAuthenticator`].
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.blueprint.authenticator = Arc::new(authenticator);
+        self
+    }
+
+    /// Serves protocol `M`, for a binary that links several `#[message]`
+    /// enums with handlers.
+    pub fn protocol<M: Message>(mut self) -> Self {
+        self.protocol = Some(ProtocolEntry::of::<M>());
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TcpServerConfig {
+        &self.blueprint.config
+    }
+
+    /// The address the server listens on, once it does.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared().local_addr.get().copied()
+    }
+
+    /// Checks the configuration and registrations without binding: the
+    /// same checks `start` makes first.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, in one error.
+    pub fn check(&self) -> Result<(), ServerError> {
+        self.blueprint.config.validate()?;
+        let protocol = protocols::select(self.protocol)?;
+        (protocol.check)(&self.blueprint)?;
+        Ok(())
+    }
+
+    /// Binds `bind_address` and serves until [`shutdown`](Self::shutdown)
+    /// or Ctrl-C, then shuts down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// A configuration or registration problem (before binding), or a bind
+    /// failure.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops accepting and drops every connection
+    /// without a close frame; call `shutdown` for a graceful stop.
+    pub async fn start(&self) -> Result<(), ServerError> {
+        self.check()?;
+        let address = self.blueprint.config.bind_address.clone();
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?;
+        let on_ctrl_c = self.clone();
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+                on_ctrl_c.shared().shutdown.cancel();
+            }
+        });
+        let served = self.serve(listener).await;
+        ctrl_c.abort();
+        served
+    }
+
+    /// Serves on a listener you bound, such as `127.0.0.1:0` in tests,
+    /// until [`shutdown`](Self::shutdown).
+    ///
+    /// # Errors
+    ///
+    /// A configuration or registration problem, found before the first
+    /// accept.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`start`](Self::start).
+    pub async fn serve(&self, listener: TcpListener) -> Result<(), ServerError> {
+        self.blueprint.config.validate()?;
+        let protocol = protocols::select(self.protocol)?;
+        let shared = self.shared();
+        if shared.started.swap(true, Ordering::SeqCst) {
+            return Err(ServerError::AlreadyStarted);
+        }
+        if let Ok(address) = listener.local_addr() {
+            let _ = shared.local_addr.set(address);
+        }
+        let result = (protocol.serve)(self.blueprint.clone(), listener).await;
+        shared.stopped.cancel();
+        result
+    }
+
+    /// Stops accepting, delivers what is already queued to every client,
+    /// sends each a close frame (`Shutdown`) and waits, at most
+    /// `drain_timeout`, for the connections to finish.
+    ///
+    /// Sockets still in their handshake get the same close frame at once.
+    /// What outlasts `drain_timeout` is stopped: writers stop writing, and
+    /// a handler still running is dropped at its next `.await` (one that
+    /// blocks its thread cannot be stopped). Every session still ends as
+    /// usual: it leaves its rooms and `on_disconnect` hooks run.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the shutdown goes on; only the waiting stops.
+    pub async fn shutdown(&self) {
+        let shared = self.shared();
+        shared.shutdown.cancel();
+        if shared.started.load(Ordering::SeqCst) {
+            shared.stopped.cancelled().await;
+        }
+    }
+}
+
+fn short_type_name<T>(_: &T) -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}

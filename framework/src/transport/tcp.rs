@@ -1,0 +1,306 @@
+//! TCP: a byte stream, each payload behind a 4-byte big-endian length.
+//!
+//! The reader waits for the socket to be readable with no buffer at all,
+//! takes one for the read, and gives it back as soon as every whole frame
+//! in it was taken, so an idle connection holds no read buffer. The writer
+//! copies the frames it is fed into one write buffer (up to
+//! [`WRITE_BATCH`] bytes) and writes it with one `write` call; a frame fed
+//! alone, or one as large as the batch, is written straight from its shared
+//! bytes. Copying small frames beats a vectored write of many small slices
+//! on Linux, and the buffer is taken (from the memory pool when it is on)
+//! only while there is something to write.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{FrameRead, FrameWrite, Inbound, Listen, ReadError, Transport, TransportSettings};
+use crate::pool::{EnhancedMemoryPool, PooledBuffer};
+use crate::wire::{CloseFrame, DecodeError, EncodedFrame, FrameSplitter};
+
+/// Bytes gathered into one write.
+pub(crate) const WRITE_BATCH: usize = 16 * 1024;
+
+impl Listen for TcpListener {
+    type Conn = TcpStream;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        TcpListener::accept(self)
+    }
+}
+
+impl Transport for TcpStream {
+    type Reader = TcpReader;
+    type Writer = TcpWriter;
+
+    const NAME: &'static str = "tcp";
+
+    async fn open(self, settings: &TransportSettings) -> io::Result<(TcpReader, TcpWriter)> {
+        // Frames are whole messages: waiting to fill a segment only adds
+        // latency.
+        self.set_nodelay(true)?;
+        let (read, write) = self.into_split();
+        let reader = TcpReader {
+            socket: read,
+            buffer: None,
+            splitter: FrameSplitter::new(settings.max_frame_len),
+            read_at: Instant::now(),
+            settings: settings.clone(),
+        };
+        let writer = TcpWriter {
+            socket: write,
+            pool: settings.pool.clone(),
+            chunk: Chunk::Empty,
+            written: 0,
+        };
+        Ok((reader, writer))
+    }
+}
+
+/// The reading half of a TCP connection.
+#[derive(Debug)]
+pub(crate) struct TcpReader {
+    socket: OwnedReadHalf,
+    /// Bytes read and not yet taken as frames; `None` while there are none.
+    buffer: Option<PooledBuffer>,
+    splitter: FrameSplitter,
+    /// When the last read happened.
+    read_at: Instant,
+    settings: TransportSettings,
+}
+
+impl FrameRead for TcpReader {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Inbound>, ReadError>> {
+        loop {
+            if let Some(buffer) = self.buffer.as_mut() {
+                match self.splitter.split(buffer) {
+                    Ok(Some(payload)) => {
+                        return Poll::Ready(Ok(Some(Inbound {
+                            payload: payload.freeze(),
+                            read_at: self.read_at,
+                        })));
+                    }
+                    Ok(None) if buffer.is_empty() => self.buffer = None,
+                    Ok(None) => {}
+                    Err(DecodeError::TooLarge { len, max }) => {
+                        return Poll::Ready(Err(ReadError::TooLarge { len, max }));
+                    }
+                    Err(_) => unreachable!("the splitter only reports oversized frames"),
+                }
+            }
+            // Waiting for bytes needs no buffer: `poll_read_ready` uses the
+            // socket's one read waker.
+            ready!(self.socket.as_ref().poll_read_ready(cx))?;
+            let size = self.settings.read_buffer_size;
+            let buffer = self
+                .buffer
+                .get_or_insert_with(|| self.settings.buffer(size));
+            match read_some(&mut self.socket, buffer, cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(None)),
+                Poll::Ready(Ok(_)) => self.read_at = Instant::now(),
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error.into())),
+                // The readiness was stale; the read registered the waker.
+                Poll::Pending => {
+                    if buffer.is_empty() {
+                        self.buffer = None;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+/// One read into `buffer`.
+///
+/// Through `AsyncRead` rather than `try_read_buf`: a read shorter than the
+/// room in `buffer` tells tokio the socket is drained, so the next wait goes
+/// straight to sleep. `try_read_buf` learns that only from one more read
+/// that fails with `WouldBlock`, a wasted syscall per burst (measured with
+/// `strace -c`: 8,778 `recvfrom` calls, 4,389 of them failing, against
+/// 3,997 for the baseline, at 1,000 lines/s).
+fn read_some(
+    socket: &mut OwnedReadHalf,
+    buffer: &mut PooledBuffer,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let read = std::pin::pin!(socket.read_buf(&mut **buffer));
+    read.poll(cx)
+}
+
+/// What the next write sends.
+#[derive(Debug)]
+enum Chunk {
+    /// Nothing fed.
+    Empty,
+    /// One frame, written from its shared bytes.
+    Direct(Bytes),
+    /// Several frames copied together.
+    Copied(PooledBuffer),
+}
+
+/// The writing half of a TCP connection.
+#[derive(Debug)]
+pub(crate) struct TcpWriter {
+    socket: OwnedWriteHalf,
+    pool: Option<EnhancedMemoryPool>,
+    chunk: Chunk,
+    /// How much of `chunk` the socket took.
+    written: usize,
+}
+
+impl TcpWriter {
+    fn batch_buffer(&self) -> PooledBuffer {
+        self.pool
+            .as_ref()
+            .and_then(|pool| pool.allocate_buffer(WRITE_BATCH))
+            .unwrap_or_else(|| PooledBuffer::unpooled(WRITE_BATCH))
+    }
+}
+
+impl FrameWrite for TcpWriter {
+    fn feed(&mut self, frame: EncodedFrame) -> Result<(), EncodedFrame> {
+        if self.written > 0 {
+            return Err(frame);
+        }
+        let buffered = match &self.chunk {
+            Chunk::Empty => 0,
+            Chunk::Direct(bytes) => bytes.len(),
+            Chunk::Copied(buffer) => buffer.len(),
+        };
+        if buffered > 0 && buffered + frame.len() > WRITE_BATCH {
+            return Err(frame);
+        }
+        self.chunk = match std::mem::replace(&mut self.chunk, Chunk::Empty) {
+            // A lone frame (a quiet connection, a server under light load)
+            // is written from its shared bytes: no buffer, no copy.
+            Chunk::Empty => Chunk::Direct(frame.into_bytes()),
+            Chunk::Direct(first) => {
+                let mut buffer = self.batch_buffer();
+                buffer.extend_from_slice(&first);
+                buffer.extend_from_slice(frame.with_prefix());
+                Chunk::Copied(buffer)
+            }
+            Chunk::Copied(mut buffer) => {
+                buffer.extend_from_slice(frame.with_prefix());
+                Chunk::Copied(buffer)
+            }
+        };
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let TcpWriter {
+            socket,
+            chunk,
+            written,
+            ..
+        } = self;
+        loop {
+            let bytes: &[u8] = match chunk {
+                Chunk::Empty => return Poll::Ready(Ok(())),
+                Chunk::Direct(bytes) => bytes,
+                Chunk::Copied(buffer) => buffer,
+            };
+            if *written == bytes.len() {
+                // Done: the buffer goes back now, not at the next write.
+                *chunk = Chunk::Empty;
+                *written = 0;
+                return Poll::Ready(Ok(()));
+            }
+            let n = ready!(Pin::new(&mut *socket).poll_write(cx, &bytes[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+    }
+
+    fn poll_shutdown(
+        &mut self,
+        cx: &mut Context<'_>,
+        _close: Option<&CloseFrame>,
+    ) -> Poll<io::Result<()>> {
+        // TCP has no close reason of its own: the close frame said it.
+        Pin::new(&mut self.socket).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> EncodedFrame {
+        let mut bytes = (len as u32 - 4).to_be_bytes().to_vec();
+        bytes.resize(len, 7);
+        EncodedFrame::from_wire(Bytes::from(bytes))
+    }
+
+    async fn pair() -> (TcpReader, TcpWriter, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        let settings = TransportSettings {
+            max_frame_len: 1024,
+            read_buffer_size: 256,
+            pool: None,
+        };
+        let (reader, writer) = socket.open(&settings).await.unwrap();
+        (reader, writer, client)
+    }
+
+    /// The batch takes small frames until the next would overflow it; a
+    /// frame as large as the batch goes alone, from its own bytes.
+    #[tokio::test]
+    async fn feeding_fills_one_batch() {
+        let (_reader, mut writer, _client) = pair().await;
+        writer.feed(frame(100)).unwrap();
+        assert!(
+            matches!(writer.chunk, Chunk::Direct(_)),
+            "a lone frame is not copied"
+        );
+        writer.feed(frame(100)).unwrap();
+        assert!(matches!(&writer.chunk, Chunk::Copied(b) if b.len() == 200));
+        assert!(writer.feed(frame(WRITE_BATCH)).is_err());
+        std::future::poll_fn(|cx| writer.poll_flush(cx))
+            .await
+            .unwrap();
+        assert!(matches!(writer.chunk, Chunk::Empty));
+        writer.feed(frame(WRITE_BATCH)).unwrap();
+        assert!(
+            writer.feed(frame(10)).is_err(),
+            "a full batch takes nothing more"
+        );
+    }
+
+    /// An idle reader gives its buffer back; bytes of a frame still coming
+    /// keep it.
+    #[tokio::test]
+    async fn an_idle_reader_holds_no_buffer() {
+        use tokio::io::AsyncWriteExt;
+        let (mut reader, _writer, mut client) = pair().await;
+        client.write_all(&[0, 0, 0, 2, 2, 7, 0, 0]).await.unwrap();
+        let first = std::future::poll_fn(|cx| reader.poll_frame(cx)).await;
+        assert_eq!(&first.unwrap().unwrap().payload[..], &[2, 7]);
+        // Two bytes of the next prefix are buffered, and kept.
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(reader.poll_frame(&mut cx).is_pending());
+        assert!(reader.buffer.is_some());
+        client.write_all(&[0, 1, 3]).await.unwrap();
+        let second = std::future::poll_fn(|cx| reader.poll_frame(cx)).await;
+        assert_eq!(&second.unwrap().unwrap().payload[..], &[3]);
+        assert!(reader.poll_frame(&mut cx).is_pending());
+        assert!(reader.buffer.is_none(), "nothing buffered, no buffer held");
+    }
+}

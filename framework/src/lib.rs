@@ -31,10 +31,14 @@
 //! The path of one message:
 //!
 //! ```text
-//! socket ─► reader task ─► frame codec ─► middleware chain ─► dispatch ─► #[handler] fn
-//!                                                                            │
-//! socket ◄─ writer task ◄─ outbound queue (bounded) ◄─ ConnectionService / RoomConnectionService
+//! transport (TCP) ─► session: handshake, read loop ─► codec ─► middleware chain ─► dispatch ─► #[handler] fn
+//!                                                                                              │
+//! transport ◄─ writer ◄─ outbound queue (bounded) ◄─ ConnectionService / RoomConnectionService ◄┘
 //! ```
+//!
+//! The session knows its connection only through the transport traits and
+//! its bytes only through the [`Codec`](codec::Codec) trait. The book's
+//! architecture chapter maps every module of this crate to its job.
 //!
 //! Without a protocol of your own, the server runs the built-in chat
 //! ([`ChatMessage`]): rooms to join, leave, list and talk in.

@@ -9,8 +9,8 @@
 //! the client. Either way the server's memory stays bounded by
 //! `outbound_queue_capacity` frames per connection.
 //!
-//! - this file: [`Connection`], what a session's reader, writer, the
-//!   registry and the rooms share, and its [`CloseSignal`];
+//! - this file: `Connection`, what a session's reader, writer, the
+//!   registry and the rooms share, its `CloseSignal`, and [`SendError`];
 //! - `service.rs`: [`ConnectionService`], the registry: lookups,
 //!   `send_to_user`, broadcast and statistics;
 //! - `queue.rs`: the outbound queue;
@@ -230,10 +230,18 @@ impl Connection {
         }
     }
 
-    /// Notes a sign of life from the client.
+    /// Notes a sign of life from the client, now.
     pub(crate) fn touch(&self) {
-        let now = self.shared.epoch.elapsed().as_millis() as u64;
-        self.last_seen_ms.store(now, Ordering::Relaxed);
+        self.touch_at(Instant::now());
+    }
+
+    /// Notes a sign of life from the client at `when`: the time its bytes
+    /// were read, which the reader took anyway, so no clock is read per
+    /// frame.
+    pub(crate) fn touch_at(&self, when: Instant) {
+        let at = when.saturating_duration_since(self.shared.epoch);
+        self.last_seen_ms
+            .store(at.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn silent_for(&self) -> Duration {

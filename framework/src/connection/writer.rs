@@ -37,22 +37,19 @@ impl Outbox {
     /// Feeds `sink` until it is full or nothing is queued; returns whether
     /// it holds frames to flush.
     fn fill<W: FrameWrite>(&mut self, sink: &mut W) -> bool {
-        while let Some(frame) = self
-            .carry
-            .take()
-            .or_else(|| self.connection.queue.try_pop())
-        {
+        let mut next = self.carry.take();
+        loop {
+            let Some(frame) = next.or_else(|| self.connection.queue.try_pop()) else {
+                break;
+            };
             let len = frame.len() as u64;
-            match sink.feed(frame) {
-                Ok(()) => {
-                    self.fed_frames += 1;
-                    self.fed_bytes += len;
-                }
-                Err(frame) => {
-                    self.carry = Some(frame);
-                    break;
-                }
+            if let Err(frame) = sink.feed(frame) {
+                self.carry = Some(frame);
+                break;
             }
+            self.fed_frames += 1;
+            self.fed_bytes += len;
+            next = None;
         }
         self.fed_frames > 0
     }

@@ -103,7 +103,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                         return;
                     }
                 };
-                self.connection().touch();
+                self.connection().touch_at(frame.read_at);
                 // Boxed: the state of handling one frame lives only while it
                 // is handled, so an idle session's task does not carry it. A
                 // forced shutdown stops a handler that outlasts the drain

@@ -266,33 +266,4 @@ impl<M: Message, C: Codec, R: FrameRead> Drop for SessionDriver<M, C, R> {
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::net::{TcpListener, TcpStream};
-    use tokio_util::sync::CancellationToken;
-
-    use super::*;
-    use crate::codec::Bincode;
-    use crate::connection::run_writer;
-
-    /// Every idle connection costs its two task futures; keep them small.
-    /// (Debug-build sizes; the bounds leave room for compiler changes.)
-    #[tokio::test]
-    async fn session_futures_stay_small() {
-        let blueprint = crate::TcpGameService::with_default_config().blueprint;
-        let runtime = Arc::new(Runtime::<crate::ChatMessage, Bincode>::build(&blueprint).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (socket, peer) = listener.accept().await.unwrap();
-        let slot = Slot::claim(&runtime.shared, usize::MAX).unwrap();
-        let session = run_session(Arc::clone(&runtime), slot, socket, peer);
-        let size = std::mem::size_of_val(&session);
-        assert!(size <= 400, "the reader task's future grew to {size} bytes");
-        let (_reader, writer) = client.open(&runtime.transport).await.unwrap();
-        let connection = runtime.shared.connections.open(1, peer, 1024);
-        let writer = run_writer::<_, Bincode>(connection, writer, CancellationToken::new());
-        let size = std::mem::size_of_val(&writer);
-        assert!(size <= 512, "the writer task's future grew to {size} bytes");
-    }
-}
+mod tests;

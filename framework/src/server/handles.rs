@@ -101,11 +101,7 @@ impl TcpGameService {
         job: impl Future<Output = ()> + Send + 'static,
         critical: bool,
     ) -> Result<(), SchedulerError> {
-        let scheduler = self
-            .shared()
-            .scheduler
-            .as_ref()
-            .ok_or(SchedulerError::Disabled)?;
+        let scheduler = self.scheduler().ok_or(SchedulerError::Disabled)?;
         scheduler.schedule_message_processing(job, critical).await
     }
 
@@ -122,11 +118,7 @@ impl TcpGameService {
         &self,
         job: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SchedulerError> {
-        let scheduler = self
-            .shared()
-            .scheduler
-            .as_ref()
-            .ok_or(SchedulerError::Disabled)?;
+        let scheduler = self.scheduler().ok_or(SchedulerError::Disabled)?;
         scheduler.schedule_background_cleanup(job).await
     }
 

@@ -50,6 +50,10 @@ use crate::{handler, message};
 /// Longest chat line accepted, in bytes of UTF-8.
 pub const MAX_CHAT_TEXT_LEN: usize = 4096;
 
+/// Most rooms a `RoomList` names: those of lowest id. What one `ListRooms`
+/// costs the server stays bounded however many rooms exist.
+pub const MAX_ROOM_LIST_LEN: usize = 1000;
+
 /// The built-in chat protocol.
 ///
 /// Variant ids are the declaration order, `0` to `9`, and are part of the
@@ -125,7 +129,8 @@ pub enum ChatMessage {
         /// When the server received it, in milliseconds since the Unix epoch.
         timestamp_ms: u64,
     },
-    /// The rooms that exist, by ascending id.
+    /// The rooms that exist, by ascending id: at most
+    /// [`MAX_ROOM_LIST_LEN`], those of lowest id.
     #[gamewire(direction = to_client)]
     RoomList {
         /// One entry per room.
@@ -293,15 +298,16 @@ impl ChatRoomMessageHandler {
         Ok(self.rooms.broadcast_to_room(room_id, &line, None)?)
     }
 
-    /// The `RoomList` answer: every room and its member count.
+    /// The `RoomList` answer: the rooms of lowest id (at most
+    /// [`MAX_ROOM_LIST_LEN`]) and their member counts.
     pub fn list_rooms(&self) -> ChatMessage {
         let rooms = self
             .rooms
-            .get_all_rooms_status()
+            .room_counts(MAX_ROOM_LIST_LEN)
             .into_iter()
-            .map(|status| RoomSummary {
-                room_id: status.room_id,
-                user_count: status.user_count as u32,
+            .map(|(room_id, user_count)| RoomSummary {
+                room_id,
+                user_count: user_count as u32,
             })
             .collect();
         ChatMessage::RoomList { rooms }

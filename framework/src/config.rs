@@ -31,37 +31,93 @@ pub struct TcpServerConfig {
     /// Address [`TcpGameService::start`](crate::TcpGameService::start) binds,
     /// such as `"127.0.0.1:7878"`.
     pub bind_address: String,
-    /// Sessions served at once; the next connection gets a close frame
-    /// (`ServerFull`) and is counted as refused.
+    /// Connections pending in the kernel before `accept` takes them: the
+    /// listen backlog. A burst of connects beyond it waits for the
+    /// client's SYN retry, a second or more.
+    pub listen_backlog: u32,
+    /// Sockets the server holds at once, handshakes included; the next
+    /// connection gets a close frame (`ServerFull`) and is counted as
+    /// refused.
     pub max_connections: usize,
+    /// Sockets one IP address may hold at once, handshakes included.
+    /// Behind a proxy every client has the proxy's address: raise it to
+    /// `max_connections` there, and limit per client at the proxy.
+    pub max_connections_per_ip: usize,
+    /// Sockets still in their handshake at once. Silent sockets hold one
+    /// place each for at most `handshake_timeout`; beyond this many, new
+    /// connections are refused (`ServerFull`) instead of taking places
+    /// meant for players.
+    pub max_pending_handshakes: usize,
     /// Largest frame payload, in bytes, accepted from a client. A longer
     /// length prefix closes that connection (`FrameTooLarge`) before any
     /// buffer of that size is allocated. At most [`MAX_FRAME_LEN_LIMIT`].
     pub max_frame_len: usize,
-    /// Frames that may wait in one connection's outbound queue. A full
-    /// queue means the client reads slower than it is sent to; see
-    /// [`slow_consumer_policy`](Self::slow_consumer_policy).
+    /// Largest frame payload accepted before the handshake is done (the
+    /// hello and its token): an anonymous client is held to less than a
+    /// player. A value over `max_frame_len` counts as `max_frame_len`.
+    pub max_handshake_frame_len: usize,
+    /// Time a frame has to arrive whole once its first byte has; a client
+    /// that starts a frame and stalls is closed (`FrameTimeout`). Only
+    /// whole frames count as a sign of life for the heartbeat.
+    pub frame_timeout: Duration,
+    /// Bytes that may wait in one connection's outbound queue, each frame
+    /// counted with 64 bytes of bookkeeping (an empty queue takes one frame
+    /// of any size). Past it, the client is a slow consumer (see
+    /// [`slow_consumer_policy`](Self::slow_consumer_policy)).
+    /// A session whose queue holds more than half of it is not read from
+    /// until it drains below a quarter, so replies to a client's own
+    /// requests never overflow it: a client that pipelines requests waits,
+    /// it is not closed.
+    pub outbound_queue_bytes: usize,
+    /// Frames that may wait in one connection's outbound queue, a second
+    /// bound besides [`outbound_queue_bytes`](Self::outbound_queue_bytes),
+    /// which with its 64 bytes per frame usually binds first.
     pub outbound_queue_capacity: usize,
     /// What happens when a connection's outbound queue is full.
     pub slow_consumer_policy: SlowConsumerPolicy,
+    /// Time one write may stay blocked on a client that takes no bytes;
+    /// then the client is a slow consumer (`SlowConsumer`), whatever the
+    /// policy.
+    pub write_timeout: Duration,
     /// How often the server pings each client. The clients are pinged in
     /// slices spread over the interval, not all at once.
     pub heartbeat_interval: Duration,
-    /// A client silent (no frame at all) for longer than this is
+    /// A client that sent no whole frame for longer than this is
     /// disconnected (`HeartbeatTimeout`) and leaves every room.
     pub heartbeat_timeout: Duration,
     /// Time a new connection has to send its handshake.
     pub handshake_timeout: Duration,
-    /// On shutdown, time given to deliver what is already queued before
-    /// connections are dropped; handlers still running then are dropped at
-    /// their next `.await`.
+    /// Time given to deliver what is already queued for a connection that
+    /// closes gracefully (a shutdown, a kick, a client that said goodbye)
+    /// before it is dropped; on shutdown, handlers still running then are
+    /// dropped at their next `.await`.
     pub drain_timeout: Duration,
     /// Undecodable or unknown messages tolerated from one connection before
     /// it is closed (`TooManyErrors`). Each one gets an error frame.
     pub max_protocol_errors: u32,
+    /// Messages one connection may send per second, sustained. Messages
+    /// beyond it and the burst are answered with an error frame
+    /// (`RateLimited`) instead of being handled, and after
+    /// `max_protocol_errors` of those the connection is closed
+    /// (`RateLimited`). Pings and pongs are not counted.
+    pub message_rate: u32,
+    /// Messages one connection may send at once, above the sustained rate:
+    /// a client may pipeline this many requests in one write.
+    pub message_burst: u32,
+    /// Frames a session handles in a row before it lets the other
+    /// sessions of its thread run: one client's burst delays the others by
+    /// at most this many frames.
+    pub frames_per_wakeup: usize,
     /// Initial capacity of a connection's read buffer; it grows up to one
     /// frame when a larger frame arrives.
     pub read_buffer_size: usize,
+    /// Rooms that may exist at once; a join that would create one more is
+    /// refused.
+    pub max_rooms: usize,
+    /// Rooms one session may be in at once.
+    pub max_rooms_per_session: usize,
+    /// Members one room may have.
+    pub max_room_members: usize,
     /// How often empty rooms are removed in the background; `None` leaves
     /// it to [`RoomConnectionService::cleanup_empty_rooms`](crate::RoomConnectionService::cleanup_empty_rooms).
     pub room_cleanup_interval: Option<Duration>,
@@ -96,16 +152,29 @@ impl Default for TcpServerConfig {
     fn default() -> Self {
         TcpServerConfig {
             bind_address: format!("127.0.0.1:{DEFAULT_PORT}"),
+            listen_backlog: 1024,
             max_connections: 10_000,
+            max_connections_per_ip: 1024,
+            max_pending_handshakes: 1024,
             max_frame_len: 64 * 1024,
-            outbound_queue_capacity: 1024,
+            max_handshake_frame_len: 4 * 1024,
+            frame_timeout: Duration::from_secs(10),
+            outbound_queue_bytes: 1024 * 1024,
+            outbound_queue_capacity: 16 * 1024,
             slow_consumer_policy: SlowConsumerPolicy::Disconnect,
+            write_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
             max_protocol_errors: 16,
+            message_rate: 500,
+            message_burst: 4096,
+            frames_per_wakeup: 32,
             read_buffer_size: 4 * 1024,
+            max_rooms: 10_000,
+            max_rooms_per_session: 64,
+            max_room_members: 1024,
             room_cleanup_interval: Some(Duration::from_secs(60)),
             enable_enhanced_memory_pool: false,
             memory_pool: crate::pool::MemoryPoolConfig::default(),
@@ -129,13 +198,33 @@ impl TcpServerConfig {
                 self.max_frame_len
             )));
         }
-        if self.outbound_queue_capacity == 0 {
-            return Err(ConfigError::new(
-                "`outbound_queue_capacity` must be at least 1",
-            ));
+        let at_least_one = [
+            ("outbound_queue_bytes", self.outbound_queue_bytes),
+            ("outbound_queue_capacity", self.outbound_queue_capacity),
+            ("max_handshake_frame_len", self.max_handshake_frame_len),
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("max_pending_handshakes", self.max_pending_handshakes),
+            ("frames_per_wakeup", self.frames_per_wakeup),
+            ("max_rooms", self.max_rooms),
+            ("max_rooms_per_session", self.max_rooms_per_session),
+            ("max_room_members", self.max_room_members),
+            ("listen_backlog", self.listen_backlog as usize),
+            ("message_rate", self.message_rate as usize),
+            ("message_burst", self.message_burst as usize),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::new(format!("`{name}` must be at least 1")));
         }
-        if self.max_connections == 0 {
-            return Err(ConfigError::new("`max_connections` must be at least 1"));
+        let nonzero = [
+            ("frame_timeout", self.frame_timeout),
+            ("write_timeout", self.write_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+        ];
+        if let Some((name, _)) = nonzero.iter().find(|(_, value)| value.is_zero()) {
+            return Err(ConfigError::new(format!(
+                "`{name}` must be longer than zero"
+            )));
         }
         if self.heartbeat_interval.is_zero() || self.heartbeat_timeout < self.heartbeat_interval {
             return Err(ConfigError::new(

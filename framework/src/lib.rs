@@ -48,6 +48,7 @@
 // this crate too, where the built-in chat protocol uses them.
 extern crate self as gamewire;
 
+mod admission;
 mod auth;
 pub mod bench;
 pub mod chat;
@@ -92,7 +93,7 @@ pub use crate::scheduler::{
     AsyncTaskScheduler, PriorityStats, SchedulerConfig, SchedulerError, SchedulerStats,
     TaskPriority,
 };
-pub use crate::server::{ServerError, TcpGameService};
+pub use crate::server::{ServerError, TcpGameService, shutdown_signal};
 pub use crate::session::{Disconnect, Session, State, UserId};
 
 /// The names most servers need, in one `use`.

@@ -4,11 +4,16 @@
 //! the message once and queues the same bytes for every member. A user who
 //! disconnects leaves every room; a room whose last member left stays until
 //! [`RoomConnectionService::cleanup_empty_rooms`] (which the server also
-//! runs every `room_cleanup_interval`).
+//! runs every `room_cleanup_interval`). Rooms are bounded: in number
+//! (`max_rooms`), per session (`max_rooms_per_session`) and in members
+//! (`max_room_members`), so that no client can make the server hold more,
+//! and leaving every room at once costs a bounded time.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, RwLock};
 
+use crate::config::TcpServerConfig;
 use crate::connection::{Connection, ConnectionService, SendError};
 use crate::protocol::Message;
 use crate::wire::EncodedFrame;
@@ -31,9 +36,41 @@ pub enum RoomError {
         /// The user.
         user_id: u32,
     },
+    /// Creating the room would pass `max_rooms`.
+    #[error("the server has as many rooms as it may ({0}); join one that exists")]
+    TooManyRooms(usize),
+    /// The user is in `max_rooms_per_session` rooms already.
+    #[error("you are in {0} rooms, the most one may be in; leave one first")]
+    TooManyMemberships(usize),
+    /// The room has `max_room_members` members.
+    #[error("room {room_id} is full ({max} members)")]
+    RoomFull {
+        /// The room.
+        room_id: u32,
+        /// Its limit.
+        max: usize,
+    },
     /// The message could not be encoded.
     #[error(transparent)]
     Send(#[from] SendError),
+}
+
+/// The bounds of the rooms of one server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoomLimits {
+    rooms: usize,
+    per_session: usize,
+    members: usize,
+}
+
+impl RoomLimits {
+    pub(crate) fn of(config: &TcpServerConfig) -> Self {
+        RoomLimits {
+            rooms: config.max_rooms,
+            per_session: config.max_rooms_per_session,
+            members: config.max_room_members,
+        }
+    }
 }
 
 /// One room's members, in the order they joined.
@@ -71,13 +108,15 @@ pub struct RoomStatus {
 pub struct RoomConnectionService {
     rooms: Arc<RwLock<Rooms>>,
     connections: ConnectionService,
+    limits: RoomLimits,
 }
 
 impl RoomConnectionService {
-    pub(crate) fn new(connections: ConnectionService) -> Self {
+    pub(crate) fn new(connections: ConnectionService, limits: RoomLimits) -> Self {
         RoomConnectionService {
             rooms: Arc::default(),
             connections,
+            limits,
         }
     }
 
@@ -94,16 +133,36 @@ impl RoomConnectionService {
     ///
     /// # Errors
     ///
-    /// [`RoomError::UnknownUser`] when the user is not connected.
+    /// [`RoomError::UnknownUser`] when the user is not connected;
+    /// [`RoomError::TooManyRooms`], [`RoomError::TooManyMemberships`] or
+    /// [`RoomError::RoomFull`] when the join would pass `max_rooms`,
+    /// `max_rooms_per_session` or `max_room_members`.
     pub fn join_room(&self, room_id: u32, user_id: u32) -> Result<bool, RoomError> {
         let connection = self
             .connections
             .get(user_id)
             .ok_or(RoomError::UnknownUser(user_id))?;
+        let limits = self.limits;
         let mut rooms = self.write();
-        let room = rooms.rooms.entry(room_id).or_default();
-        if room.members.iter().any(|m| m.user_id == user_id) {
+        let rooms = &mut *rooms;
+        let is_member = |room: &Room| room.members.iter().any(|m| m.user_id == user_id);
+        if rooms.rooms.get(&room_id).is_some_and(is_member) {
             return Ok(false);
+        }
+        if rooms.memberships.get(&user_id).map_or(0, Vec::len) >= limits.per_session {
+            return Err(RoomError::TooManyMemberships(limits.per_session));
+        }
+        let room_count = rooms.rooms.len();
+        let room = match rooms.rooms.entry(room_id) {
+            Entry::Occupied(room) => room.into_mut(),
+            Entry::Vacant(_) if room_count >= limits.rooms => {
+                return Err(RoomError::TooManyRooms(limits.rooms));
+            }
+            Entry::Vacant(vacant) => vacant.insert(Room::default()),
+        };
+        if room.members.len() >= limits.members {
+            let max = limits.members;
+            return Err(RoomError::RoomFull { room_id, max });
         }
         room.members.push(connection);
         rooms.memberships.entry(user_id).or_default().push(room_id);
@@ -185,6 +244,23 @@ impl RoomConnectionService {
             .collect();
         all.sort_unstable_by_key(|status| status.room_id);
         all
+    }
+
+    /// The `limit` rooms of lowest id, each with its member count, by
+    /// ascending id: a listing whose cost does not grow with the members.
+    pub fn room_counts(&self, limit: usize) -> Vec<(u32, usize)> {
+        let rooms = self.read();
+        let mut counts: Vec<(u32, usize)> = rooms
+            .rooms
+            .iter()
+            .map(|(&room_id, room)| (room_id, room.members.len()))
+            .collect();
+        if counts.len() > limit {
+            counts.select_nth_unstable_by_key(limit, |&(room_id, _)| room_id);
+            counts.truncate(limit);
+        }
+        counts.sort_unstable_by_key(|&(room_id, _)| room_id);
+        counts
     }
 
     /// Number of rooms, empty ones included.

@@ -159,6 +159,9 @@ wire_codes! {
         HandlerPanicked = 5,
         /// A frame that makes no sense at this point, such as a second hello.
         UnexpectedFrame = 6,
+        /// The client sent more messages than its rate allows; the message
+        /// was not handled.
+        RateLimited = 7,
     }
 }
 
@@ -183,6 +186,10 @@ wire_codes! {
         HandshakeFailed = 8,
         /// The server application closed the connection.
         Kicked = 9,
+        /// A frame began and did not end within the server's `frame_timeout`.
+        FrameTimeout = 10,
+        /// The client kept sending over its message rate.
+        RateLimited = 11,
     }
 }
 
@@ -442,8 +449,11 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in 1..=9 {
+        for code in 1..=11 {
             assert_eq!(CloseCode::from_u16(code).unwrap().as_u16(), code);
+        }
+        for code in 1..=7 {
+            assert_eq!(ErrorCode::from_u16(code).unwrap().as_u16(), code);
         }
         assert_eq!(ErrorCode::from_u16(99), None);
     }

@@ -1,13 +1,15 @@
 //! Connections: one live session's shared handle, the registry of all of
 //! them, their outbound queues and their writers.
 //!
-//! Every session owns one bounded outbound queue of encoded frames (shared
-//! bytes, so a broadcast encodes once for all its recipients) and one
-//! writer task that drains it: everything queued is handed to the
+//! Every session owns one outbound queue of encoded frames (shared bytes,
+//! so a broadcast encodes once for all its recipients), bounded in bytes,
+//! and one writer task that drains it: everything queued is handed to the
 //! transport, which writes it in as few syscalls as it can. When a queue is
 //! full the [`SlowConsumerPolicy`] decides: drop the frame, or disconnect
-//! the client. Either way the server's memory stays bounded by
-//! `outbound_queue_capacity` frames per connection.
+//! the client; a write blocked for `write_timeout` disconnects it too.
+//! Either way the server's memory stays bounded by `outbound_queue_bytes`
+//! per connection, and a session whose queue backs up stops reading its
+//! client until the queue drains.
 //!
 //! - this file: `Connection`, what a session's reader, writer, the
 //!   registry and the rooms share, its `CloseSignal`, and [`SendError`];
@@ -22,8 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::admission::Ticket;
 use crate::codec::EncodeError;
-use crate::config::SlowConsumerPolicy;
+use crate::config::{SlowConsumerPolicy, TcpServerConfig};
 use crate::monitor::{Event, PerformanceMonitor, SessionCounters};
 use crate::wire::{CloseCode, CloseFrame, EncodedFrame};
 
@@ -31,7 +34,7 @@ mod queue;
 mod service;
 mod writer;
 
-use queue::{OutboundQueue, PushError};
+use queue::{OutboundQueue, PushError, QueueBounds};
 
 pub use service::{ConnectionInfo, ConnectionService};
 pub(crate) use writer::{run_writer, write_close};
@@ -135,6 +138,31 @@ impl CloseSignal {
     }
 }
 
+/// The bounds of every connection of one server.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    queue: QueueBounds,
+    policy: SlowConsumerPolicy,
+    /// A write blocked this long makes the client a slow consumer.
+    write_timeout: Duration,
+    /// Time a graceful close has to deliver what is queued.
+    drain_timeout: Duration,
+}
+
+impl Limits {
+    fn of(config: &TcpServerConfig) -> Self {
+        Limits {
+            queue: QueueBounds {
+                bytes: config.outbound_queue_bytes,
+                frames: config.outbound_queue_capacity,
+            },
+            policy: config.slow_consumer_policy,
+            write_timeout: config.write_timeout,
+            drain_timeout: config.drain_timeout,
+        }
+    }
+}
+
 /// What every connection of one registry shares.
 #[derive(Debug)]
 struct Shared {
@@ -142,7 +170,7 @@ struct Shared {
     monitor: PerformanceMonitor,
     /// The clock of `last_seen_ms`.
     epoch: Instant,
-    policy: SlowConsumerPolicy,
+    limits: Limits,
 }
 
 /// One live session, shared by its reader, its writer, the registry and
@@ -161,17 +189,20 @@ pub(crate) struct Connection {
     last_seen_ms: AtomicU64,
     counters: SessionCounters,
     shared: Arc<Shared>,
+    /// The connection's places among all and its address's, held until
+    /// both its session and its writer are done with it.
+    _ticket: Option<Ticket>,
 }
 
 impl Connection {
     /// Queues an encoded frame, applying the slow-consumer policy when the
     /// queue is full.
     pub(crate) fn send_frame(&self, frame: EncodedFrame, droppable: bool) -> Result<(), SendError> {
-        match self.queue.push(frame) {
+        match self.queue.push(frame, self.shared.limits.queue) {
             Ok(()) => Ok(()),
             Err(PushError::Closed) => Err(SendError::Disconnected(self.user_id)),
             Err(PushError::Full) => {
-                if droppable || self.shared.policy == SlowConsumerPolicy::Drop {
+                if droppable || self.shared.limits.policy == SlowConsumerPolicy::Drop {
                     self.counters.frame_dropped();
                     self.shared.monitor.count(Event::FrameDropped);
                     Err(SendError::Dropped(self.user_id))
@@ -183,6 +214,29 @@ impl Connection {
                     Err(SendError::SlowConsumer(self.user_id))
                 }
             }
+        }
+    }
+
+    /// Whether the queue holds more than half of what it may: the session
+    /// then reads no further until [`drained`](Self::drained).
+    pub(crate) fn backlogged(&self) -> bool {
+        self.queue.bytes() > self.shared.limits.queue.bytes / 2
+    }
+
+    /// Waits until the queue holds a quarter of what it may, or the
+    /// connection closes.
+    pub(crate) async fn drained(&self) {
+        self.queue.drained(self.shared.limits.queue.bytes / 4).await;
+    }
+
+    /// Counts a slow consumer closed for a write that took no bytes for
+    /// `write_timeout`.
+    pub(crate) fn write_timed_out(&self) {
+        let limit = self.shared.limits.write_timeout;
+        let reason = format!("no bytes taken for {limit:?}");
+        if self.close(CloseCode::SlowConsumer, &reason, false) {
+            self.shared.monitor.count(Event::SlowConsumer);
+            tracing::warn!(user_id = self.user_id, "disconnecting slow consumer");
         }
     }
 

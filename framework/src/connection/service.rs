@@ -8,10 +8,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use super::queue::OutboundQueue;
-use super::{CloseSignal, Connection, SendError, Shared};
+use super::{CloseSignal, Connection, Limits, SendError, Shared};
+use crate::admission::Ticket;
 use crate::codec::{Codec, EncodeError};
-use crate::config::SlowConsumerPolicy;
+use crate::config::TcpServerConfig;
 use crate::monitor::{ConnectionStats, Event, PerformanceMonitor, SessionCounters};
 use crate::protocol::Message;
 use crate::wire::{CloseCode, EncodedFrame, Frame};
@@ -48,13 +48,13 @@ pub struct ConnectionService {
 }
 
 impl ConnectionService {
-    pub(crate) fn new(policy: SlowConsumerPolicy, monitor: PerformanceMonitor) -> Self {
+    pub(crate) fn new(config: &TcpServerConfig, monitor: PerformanceMonitor) -> Self {
         ConnectionService {
             sessions: Arc::default(),
             shared: Arc::new(Shared {
                 monitor,
                 epoch: Instant::now(),
-                policy,
+                limits: Limits::of(config),
             }),
             served: Arc::default(),
         }
@@ -83,24 +83,26 @@ impl ConnectionService {
         &self.shared.monitor
     }
 
-    /// Creates a connection and its queue; the caller registers it once the
-    /// handshake succeeds and runs its writer.
+    /// Creates a connection and its queue, holding `ticket` for as long as
+    /// it lives; the caller registers it once the handshake succeeds and
+    /// runs its writer.
     pub(crate) fn open(
         &self,
         user_id: u32,
         peer_addr: SocketAddr,
-        capacity: usize,
+        ticket: Option<Ticket>,
     ) -> Arc<Connection> {
         let connection = Arc::new(Connection {
             user_id,
             peer_addr,
             connected_at: Instant::now(),
-            queue: OutboundQueue::new(capacity),
+            queue: Default::default(),
             closing: CloseSignal::default(),
             close_reason: OnceLock::new(),
             last_seen_ms: AtomicU64::new(0),
             counters: SessionCounters::default(),
             shared: Arc::clone(&self.shared),
+            _ticket: ticket,
         });
         connection.touch();
         connection
@@ -263,6 +265,7 @@ impl ConnectionService {
             bytes_out: counted.bytes_out,
             frames_dropped: counted.frames_dropped,
             queued_frames: connection.queue.len(),
+            queued_bytes: connection.queue.bytes(),
         })
     }
 
@@ -309,6 +312,10 @@ pub struct ConnectionInfo {
     /// Frames in the outbound queue now, waiting for the writer; never more
     /// than `outbound_queue_capacity`.
     pub queued_frames: usize,
+    /// What those frames count, 64 bytes of bookkeeping each included;
+    /// never more than `outbound_queue_bytes` (but for one frame of any
+    /// size in an empty queue).
+    pub queued_bytes: usize,
 }
 
 #[cfg(test)]
@@ -316,7 +323,7 @@ mod tests {
     use super::*;
 
     fn registry() -> ConnectionService {
-        ConnectionService::new(SlowConsumerPolicy::Disconnect, PerformanceMonitor::new())
+        ConnectionService::new(&TcpServerConfig::default(), PerformanceMonitor::new())
     }
 
     /// The heartbeat's slices cut the registry into parts that hold every
@@ -326,7 +333,7 @@ mod tests {
         let connections = registry();
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
         for user_id in 1..=50 {
-            assert!(connections.register(&connections.open(user_id, peer, 4)));
+            assert!(connections.register(&connections.open(user_id, peer, None)));
         }
         let mut seen: Vec<u32> = (0..7)
             .flat_map(|slice| connections.slice(slice, 7))
@@ -343,7 +350,7 @@ mod tests {
     fn statistics_never_go_backwards() {
         let connections = registry();
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let connection = connections.open(1, peer, 4);
+        let connection = connections.open(1, peer, None);
         assert!(connections.register(&connection));
         connection.record_in(100);
         connection.record_out(1, 50);

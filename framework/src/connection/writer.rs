@@ -11,6 +11,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -111,11 +112,19 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
                 }
                 continue;
             }
-            let flushed = tokio::select! {
-                biased;
-                result = flush(&mut sink) => result,
-                // A slow consumer's close must not wait for its full socket.
-                () = connection.closing().cancelled() => break,
+            // Tried once with nothing to wait on: most writes go through at
+            // once. A write that has to wait is boxed with its deadline, so
+            // the timer lives only while a client is slow.
+            let flushed = match poll_fn(|cx| Poll::Ready(sink.poll_flush(cx))).await {
+                Poll::Ready(result) => result,
+                Poll::Pending => match Box::pin(blocked_flush(&mut sink, &connection)).await {
+                    Blocked::Flushed(result) => result,
+                    Blocked::Closing => break,
+                    Blocked::TimedOut => {
+                        connection.write_timed_out();
+                        break;
+                    }
+                },
             };
             if let Err(error) = flushed {
                 tracing::debug!(user_id = connection.user_id, %error, "write failed");
@@ -128,6 +137,26 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
         // Boxed: the closing path runs once, and keeping its state out of
         // the task keeps every idle connection smaller.
         Box::pin(finish::<W, C>(outbox, sink, force)).await;
+    }
+}
+
+/// How a write that had to wait ended.
+enum Blocked {
+    Flushed(io::Result<()>),
+    /// The connection is closing: a slow consumer's close must not wait for
+    /// its full socket.
+    Closing,
+    /// The client took no bytes for `write_timeout`.
+    TimedOut,
+}
+
+/// Waits for a blocked write to finish, at most `write_timeout`.
+async fn blocked_flush<W: FrameWrite>(sink: &mut W, connection: &Connection) -> Blocked {
+    tokio::select! {
+        biased;
+        result = flush(sink) => Blocked::Flushed(result),
+        () = connection.closing().cancelled() => Blocked::Closing,
+        () = tokio::time::sleep(connection.shared.limits.write_timeout) => Blocked::TimedOut,
     }
 }
 
@@ -154,10 +183,11 @@ async fn finish<W: FrameWrite, C: Codec>(
         }
         write_close::<W, C>(&mut sink, close).await
     };
-    // A draining close may have much to deliver; the server's `force`
-    // token bounds it. Otherwise the client gets a short grace.
+    // A draining close has `drain_timeout` to deliver what is queued (and
+    // the server's `force` token may end it sooner); otherwise the client
+    // gets a short grace for the close frame.
     let grace = if drain {
-        Duration::from_secs(3600)
+        connection.shared.limits.drain_timeout
     } else {
         CLOSE_WRITE_TIMEOUT
     };

@@ -29,6 +29,8 @@ pub(crate) enum Event {
     HandlerError,
     /// A handler or middleware panicked.
     HandlerPanic,
+    /// A frame over the client's message rate was refused.
+    RateLimited,
 }
 
 /// Counters of one session, owned by its connection.
@@ -100,6 +102,7 @@ pub(crate) struct ServerCounters {
     protocol_errors: AtomicU64,
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
+    rate_limited: AtomicU64,
     /// Traffic folded in from sessions that ended.
     messages_in: AtomicU64,
     frames_in: AtomicU64,
@@ -119,6 +122,7 @@ impl ServerCounters {
             Event::ProtocolError => &self.protocol_errors,
             Event::HandlerError => &self.handler_errors,
             Event::HandlerPanic => &self.handler_panics,
+            Event::RateLimited => &self.rate_limited,
         }
     }
 
@@ -173,6 +177,7 @@ impl ServerCounters {
             protocol_errors: load(&self.protocol_errors),
             handler_errors: load(&self.handler_errors),
             handler_panics: load(&self.handler_panics),
+            rate_limited: load(&self.rate_limited),
         }
     }
 }
@@ -210,6 +215,8 @@ pub struct ConnectionStats {
     pub handler_errors: u64,
     /// Handler calls that panicked.
     pub handler_panics: u64,
+    /// Frames refused because the client was over its message rate.
+    pub rate_limited: u64,
 }
 
 #[cfg(test)]

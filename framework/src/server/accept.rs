@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::runtime::{Runtime, Slot};
+use super::runtime::Runtime;
 use super::session::run_session;
+use crate::admission::Refusal;
 use crate::codec::Codec;
 use crate::connection::write_close;
 use crate::monitor::Event;
@@ -23,7 +24,6 @@ pub(super) async fn accept_loop<M: Message, C: Codec, L: Listen>(
     listener: &L,
 ) {
     let shared = &runtime.shared;
-    let max = runtime.config.max_connections;
     loop {
         let accepted = tokio::select! {
             () = shared.shutdown.cancelled() => return,
@@ -39,31 +39,34 @@ pub(super) async fn accept_loop<M: Message, C: Codec, L: Listen>(
                 continue;
             }
         };
-        let Some(slot) = Slot::claim(shared, max) else {
-            shared.monitor.count(Event::ConnectionRefused);
-            tracing::info!(%peer, "refusing connection: server full");
-            runtime
-                .tracker
-                .spawn(refuse::<M, C, L::Conn>(Arc::clone(runtime), transport, max));
-            continue;
+        let (ticket, handshake) = match shared.admission.admit(peer.ip()) {
+            Ok(tickets) => tickets,
+            Err(refusal) => {
+                shared.monitor.count(Event::ConnectionRefused);
+                tracing::info!(%peer, ?refusal, "refusing connection");
+                let refused = refuse::<M, C, L::Conn>(Arc::clone(runtime), transport, refusal);
+                runtime.tracker.spawn(refused);
+                continue;
+            }
         };
         // Spawned as it is: a wrapping `async move { session.await }` would
         // hold the session's future twice (rust-lang/rust#62958).
+        let tickets = (ticket, handshake);
         runtime
             .tracker
-            .spawn(run_session(Arc::clone(runtime), slot, transport, peer));
+            .spawn(run_session(Arc::clone(runtime), tickets, transport, peer));
     }
 }
 
-/// Tells a connection over `max_connections` why it is closed.
+/// Tells a connection admission refused why it is closed.
 async fn refuse<M: Message, C: Codec, T: Transport>(
     runtime: Arc<Runtime<M, C>>,
     transport: T,
-    max: usize,
+    refusal: Refusal,
 ) {
     let close = CloseFrame {
         code: CloseCode::ServerFull.as_u16(),
-        reason: format!("the server is full ({max} connections)"),
+        reason: refusal.reason(runtime.shared.admission.limits()),
     };
     let told = async {
         let (_reader, mut writer) = transport.open(&runtime.transport).await?;

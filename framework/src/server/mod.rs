@@ -28,4 +28,4 @@ mod session;
 
 pub use error::ServerError;
 pub use protocols::ProtocolRegistration;
-pub use service::TcpGameService;
+pub use service::{TcpGameService, shutdown_signal};

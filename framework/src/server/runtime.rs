@@ -6,12 +6,13 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, AdmissionLimits};
 use crate::auth::Authenticator;
 use crate::chat::ChatRoomMessageHandler;
 use crate::codec::Codec;
@@ -23,7 +24,7 @@ use crate::middleware::OrderedMiddleware;
 use crate::monitor::PerformanceMonitor;
 use crate::pool::EnhancedMemoryPool;
 use crate::protocol::Message;
-use crate::room::RoomConnectionService;
+use crate::room::{RoomConnectionService, RoomLimits};
 use crate::scheduler::AsyncTaskScheduler;
 use crate::session::{DisconnectHook, Services, StateMap};
 use crate::transport::TransportSettings;
@@ -49,16 +50,15 @@ pub(crate) struct Shared {
     pub(crate) stopped: CancellationToken,
     pub(crate) started: AtomicBool,
     pub(crate) local_addr: OnceLock<SocketAddr>,
-    /// Sockets accepted and not yet finished, handshakes included: what
-    /// `max_connections` bounds.
-    pub(crate) active: AtomicUsize,
+    /// The sockets held: in all, per address, in their handshake.
+    pub(crate) admission: Arc<Admission>,
 }
 
 impl Shared {
     pub(crate) fn new(config: &TcpServerConfig) -> Self {
         let monitor = PerformanceMonitor::recording_latencies(config.enable_performance_monitor);
-        let connections = ConnectionService::new(config.slow_consumer_policy, monitor.clone());
-        let rooms = RoomConnectionService::new(connections.clone());
+        let connections = ConnectionService::new(config, monitor.clone());
+        let rooms = RoomConnectionService::new(connections.clone(), RoomLimits::of(config));
         Shared {
             chat: ChatRoomMessageHandler::new(rooms.clone(), connections.clone()),
             heartbeat: Arc::new(HeartbeatService::new(
@@ -80,34 +80,12 @@ impl Shared {
             stopped: CancellationToken::new(),
             started: AtomicBool::new(false),
             local_addr: OnceLock::new(),
-            active: AtomicUsize::new(0),
+            admission: Arc::new(Admission::new(AdmissionLimits {
+                connections: config.max_connections,
+                per_ip: config.max_connections_per_ip,
+                handshakes: config.max_pending_handshakes,
+            })),
         }
-    }
-}
-
-/// One of the `max_connections` places a socket holds from its accept to
-/// the end of its session, handshake included; dropping it frees the place.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    shared: Arc<Shared>,
-}
-
-impl Slot {
-    /// A place, if fewer than `max` are taken.
-    pub(crate) fn claim(shared: &Arc<Shared>, max: usize) -> Option<Slot> {
-        if shared.active.fetch_add(1, Ordering::SeqCst) >= max {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Slot {
-            shared: Arc::clone(shared),
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -198,7 +176,8 @@ impl<M: Message, C: Codec> Runtime<M, C> {
             authenticator: Arc::clone(&blueprint.authenticator),
             disconnect_hooks: blueprint.disconnect_hooks.clone(),
             transport: TransportSettings {
-                max_frame_len: config.max_frame_len,
+                // Until the handshake is done; the session raises it then.
+                max_frame_len: config.max_handshake_frame_len.min(config.max_frame_len),
                 read_buffer_size: config.read_buffer_size,
                 pool: shared.pool.clone(),
             },

@@ -1,6 +1,7 @@
 //! [`TcpGameService`]: the facade users build, start and stop.
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -169,8 +170,9 @@ impl TcpGameService {
         Ok(())
     }
 
-    /// Binds `bind_address` and serves until [`shutdown`](Self::shutdown)
-    /// or Ctrl-C, then shuts down gracefully.
+    /// Binds `bind_address` and serves until [`shutdown`](Self::shutdown),
+    /// Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send), then
+    /// shuts down gracefully: see [`shutdown`](Self::shutdown).
     ///
     /// # Errors
     ///
@@ -182,20 +184,76 @@ impl TcpGameService {
     /// Dropping the future stops accepting and drops every connection
     /// without a close frame; call `shutdown` for a graceful stop.
     pub async fn start(&self) -> Result<(), ServerError> {
+        self.start_with_graceful_shutdown(shutdown_signal()).await
+    }
+
+    /// Binds `bind_address` and serves until [`shutdown`](Self::shutdown)
+    /// or until `signal` completes, then shuts down gracefully: for
+    /// programs that decide themselves when to stop (axum's
+    /// `with_graceful_shutdown` shape). Ctrl-C and SIGTERM are not watched
+    /// unless `signal` does ([`shutdown_signal`] is what
+    /// [`start`](Self::start) watches).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use gamewire::TcpGameService;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), gamewire::ServerError> {
+    ///     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    ///     // … hand `stop` to whatever decides when the server stops …
+    ///     # drop(stop);
+    ///     TcpGameService::with_default_config()
+    ///         .start_with_graceful_shutdown(async move {
+    ///             let _ = stopped.await;
+    ///         })
+    ///         .await
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_with_graceful_shutdown(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         self.check()?;
-        let address = self.blueprint.config.bind_address.clone();
-        let listener = TcpListener::bind(&address)
+        let config = &self.blueprint.config;
+        let address = config.bind_address.clone();
+        let listener = crate::transport::bind(&address, config.listen_backlog)
             .await
             .map_err(|source| ServerError::Bind { address, source })?;
-        let on_ctrl_c = self.clone();
-        let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Ctrl-C: shutting down");
-                on_ctrl_c.shared().shutdown.cancel();
-            }
+        self.serve_with_graceful_shutdown(listener, signal).await
+    }
+
+    /// Serves on a listener you bound until [`shutdown`](Self::shutdown)
+    /// or until `signal` completes, then shuts down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// As [`serve`](Self::serve).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`start`](Self::start).
+    pub async fn serve_with_graceful_shutdown(
+        &self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let shutdown = self.shared().shutdown.clone();
+        let watcher = tokio::spawn(async move {
+            signal.await;
+            shutdown.cancel();
         });
         let served = self.serve(listener).await;
-        ctrl_c.abort();
+        watcher.abort();
         served
     }
 
@@ -250,4 +308,36 @@ impl TcpGameService {
 fn short_type_name<T>(_: &T) -> &'static str {
     let full = std::any::type_name::<T>();
     full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals a
+/// terminal, systemd, Docker and Kubernetes stop a server with.
+/// [`TcpGameService::start`] shuts down gracefully on it.
+///
+/// # Cancel safety
+///
+/// Cancel safe.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No handler could be installed: never fire rather than at once.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
 }

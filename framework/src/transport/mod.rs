@@ -37,6 +37,8 @@ use crate::wire::{CloseFrame, EncodedFrame};
 
 mod tcp;
 
+pub(crate) use tcp::bind;
+
 /// What every connection's reader and writer are given: their limits, and
 /// where their buffers come from.
 #[derive(Debug, Clone)]
@@ -124,6 +126,15 @@ pub(crate) trait FrameRead: Send + Sync + 'static {
     /// idle connection costs none. Cancel safe: bytes read stay buffered
     /// for the next call.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Inbound>, ReadError>>;
+
+    /// Whether part of a frame has arrived and the rest has not; asked
+    /// after `poll_frame` returned `Pending`, to hold the frame to its
+    /// deadline.
+    fn frame_started(&self) -> bool;
+
+    /// Sets the largest payload accepted from now on: the session raises
+    /// the handshake's limit once the client is known.
+    fn set_max_frame_len(&mut self, max_frame_len: usize);
 }
 
 /// The writing direction of a connection.

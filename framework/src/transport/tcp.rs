@@ -29,6 +29,37 @@ use crate::wire::{CloseFrame, DecodeError, EncodedFrame, FrameSplitter};
 /// Bytes gathered into one write.
 pub(crate) const WRITE_BATCH: usize = 16 * 1024;
 
+/// Binds `address` (a host name, or an IP address, and a port) with a
+/// listen backlog of `backlog`. `TcpListener::bind` always asks for 128,
+/// which a burst of connects overflows: each connect beyond it waits for
+/// its SYN to be sent again, a second or more.
+///
+/// # Errors
+///
+/// When the name does not resolve, or no address it resolves to can be
+/// bound; the error of the last one tried.
+pub(crate) async fn bind(address: &str, backlog: u32) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the address resolves to nothing",
+    );
+    for address in tokio::net::lookup_host(address).await? {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: a restarted server rebinds its port
+        // while the last one's connections are in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
 impl Listen for TcpListener {
     type Conn = TcpStream;
 
@@ -116,6 +147,18 @@ impl FrameRead for TcpReader {
                 }
             }
         }
+    }
+
+    fn frame_started(&self) -> bool {
+        // Whole frames are handed out before the reader waits, so what is
+        // left in the buffer then is the start of one.
+        self.buffer
+            .as_ref()
+            .is_some_and(|buffer| !buffer.is_empty())
+    }
+
+    fn set_max_frame_len(&mut self, max_frame_len: usize) {
+        self.splitter = FrameSplitter::new(max_frame_len);
     }
 }
 

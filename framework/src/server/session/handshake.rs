@@ -3,10 +3,10 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use super::SessionDriver;
+use crate::admission::{HandshakeTicket, Ticket};
 use crate::codec::Codec;
 use crate::connection::{Connection, run_writer, write_close};
 use crate::protocol::Message;
@@ -27,6 +27,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
     /// shutdown that begins meanwhile ends it with the shutdown reason.
     pub(super) async fn open<T: Transport<Reader = R>>(
         runtime: Arc<Runtime<M, C>>,
+        (ticket, handshake): (Ticket, HandshakeTicket),
         transport: T,
         peer: SocketAddr,
     ) -> Option<Self> {
@@ -40,10 +41,12 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         let hello = tokio::select! {
             biased;
             () = shared.shutdown.cancelled() => Err(close(CloseCode::Shutdown, "the server is shutting down")),
-            hello = tokio::time::timeout_at(deadline, Self::hello(&runtime, &mut reader, peer)) => {
+            hello = tokio::time::timeout_at(deadline, Self::hello(&runtime, &mut reader, peer, ticket)) => {
                 hello.unwrap_or_else(|_| Err(close(CloseCode::HandshakeFailed, "no handshake in time")))
             }
         };
+        // The handshake is over, whichever way: its place is free.
+        drop(handshake);
         let connection = match hello {
             Ok(connection) => connection,
             Err(refusal) => {
@@ -62,13 +65,9 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             // Registered after the drain closed every session it saw.
             connection.close(CloseCode::Shutdown, "the server is shutting down", true);
         }
+        reader.set_max_frame_len(runtime.config.max_frame_len);
         let session = Session::new(connection, Arc::clone(&runtime.services));
-        Some(SessionDriver {
-            runtime,
-            session,
-            reader,
-            errors: AtomicU32::new(0),
-        })
+        Some(SessionDriver::new(runtime, session, reader))
     }
 
     /// Reads the hello, authenticates, registers the connection and queues
@@ -77,6 +76,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         runtime: &Runtime<M, C>,
         reader: &mut R,
         peer: SocketAddr,
+        ticket: Ticket,
     ) -> Result<Arc<Connection>, CloseFrame> {
         let first = match poll_fn(|cx| reader.poll_frame(cx)).await {
             Ok(Some(first)) => first,
@@ -103,7 +103,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             .map_err(|error| handshake_failed(&error.to_string()))?;
         let config = &runtime.config;
         let connections = &runtime.shared.connections;
-        let connection = connections.open(user_id, peer, config.outbound_queue_capacity);
+        let connection = connections.open(user_id, peer, Some(ticket));
         connection.record_in(first.payload.len() + LENGTH_PREFIX_LEN);
         if !connections.register(&connection) {
             let reason = format!("user {user_id} is already connected");

@@ -9,11 +9,16 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Poll;
+use std::time::Instant;
 
-use super::runtime::{Runtime, Slot};
+use tokio::time::Sleep;
+
+use super::runtime::Runtime;
+use crate::admission::{HandshakeTicket, Ticket};
 use crate::codec::Codec;
 use crate::connection::Connection;
 use crate::dispatch::Outcome;
@@ -34,15 +39,66 @@ enum Next {
     End,
 }
 
+/// What waiting for the next frame gave.
+#[derive(Debug)]
+enum Read {
+    /// A whole frame.
+    Frame(Inbound),
+    /// The client closed its side.
+    Closed,
+    /// The connection is closing.
+    Closing,
+    /// The reader failed, or the frame was too large.
+    Failed(ReadError),
+    /// A frame began and did not end within `frame_timeout`.
+    FrameTimedOut,
+}
+
+/// The message rate's token bucket, refilled from the frames' read times,
+/// so that it reads no clock of its own.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(burst: u32) -> Self {
+        Bucket {
+            tokens: f64::from(burst),
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes a token for a frame read at `now`; `false` when none is left.
+    fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * f64::from(rate)).min(f64::from(burst));
+        self.at = self.at.max(now);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
 /// A session past its handshake: its connection, its reader, and the
-/// state of its protocol errors. Dropping it ends the session (it leaves
-/// its rooms, the hooks run), however the task ends.
+/// state of its limits. Dropping it ends the session (it leaves its rooms,
+/// the hooks run), however the task ends.
 pub(super) struct SessionDriver<M: Message, C: Codec, R: FrameRead> {
     runtime: Arc<Runtime<M, C>>,
     session: Session,
     reader: R,
     /// Protocol errors so far; the session closes at `max_protocol_errors`.
     errors: AtomicU32,
+    /// Frames refused for the message rate so far; the session closes at
+    /// `max_protocol_errors`.
+    rate_refusals: u32,
+    bucket: Bucket,
+    /// Set while a frame has begun and not ended: when it must have.
+    /// Boxed, so that a session whose frames arrive whole carries no timer.
+    frame_deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// A connection's whole life: the handshake, then the read loop until it
@@ -54,13 +110,12 @@ pub(super) struct SessionDriver<M: Message, C: Codec, R: FrameRead> {
 /// the handshake's boxed future, which is freed once the session runs.
 pub(super) fn run_session<M: Message, C: Codec, T: Transport>(
     runtime: Arc<Runtime<M, C>>,
-    slot: Slot,
+    tickets: (Ticket, HandshakeTicket),
     transport: T,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let open = Box::pin(SessionDriver::open(runtime, transport, peer));
+    let open = Box::pin(SessionDriver::open(runtime, tickets, transport, peer));
     async move {
-        let _slot = slot;
         let Some(driver) = open.await else {
             return;
         };
@@ -69,6 +124,19 @@ pub(super) fn run_session<M: Message, C: Codec, T: Transport>(
 }
 
 impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
+    fn new(runtime: Arc<Runtime<M, C>>, session: Session, reader: R) -> Self {
+        let bucket = Bucket::full(runtime.config.message_burst);
+        SessionDriver {
+            runtime,
+            session,
+            reader,
+            errors: AtomicU32::new(0),
+            rate_refusals: 0,
+            bucket,
+            frame_deadline: None,
+        }
+    }
+
     fn connection(&self) -> &Arc<Connection> {
         self.session.connection()
     }
@@ -85,71 +153,153 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
     }
 
     /// Reads and handles frames until the session ends.
+    ///
+    /// A client whose outbound queue backs up is read no further until it
+    /// drains, and a session that handled `frames_per_wakeup` frames in a
+    /// row yields to the others of its thread.
     async fn read_loop(&mut self) {
-        {
-            loop {
-                let frame = match self.next_frame().await {
-                    Some(Ok(Some(frame))) => frame,
-                    // The client went away, or the connection is closing.
-                    None | Some(Ok(None)) => return,
-                    Some(Err(error @ ReadError::TooLarge { .. })) => {
-                        let reason = error.to_string();
-                        self.connection()
-                            .close(CloseCode::FrameTooLarge, &reason, false);
-                        return;
-                    }
-                    Some(Err(ReadError::Io(error))) => {
-                        tracing::debug!(user_id = self.session.user_id(), %error, "read failed");
-                        return;
-                    }
-                };
-                self.connection().touch_at(frame.read_at);
-                // Boxed: the state of handling one frame lives only while it
-                // is handled, so an idle session's task does not carry it. A
-                // forced shutdown stops a handler that outlasts the drain
-                // time; it watches the connection's own signal, not the
-                // server-wide token whose lock every session would share,
-                // and only once the handler has had to wait: a frame handled
-                // in one poll never registers a waiter.
-                let this = &*self;
-                let next = Box::pin(async move {
-                    tokio::select! {
-                        biased;
-                        next = this.handle_frame(frame) => next,
-                        () = this.connection().closing().forced() => Next::End,
-                    }
-                })
-                .await;
-                if next == Next::End || self.connection().is_closing() {
+        let budget = self.runtime.config.frames_per_wakeup;
+        let mut streak = 0;
+        loop {
+            if self.connection().backlogged() {
+                self.connection().drained().await;
+                streak = 0;
+            }
+            if streak >= budget {
+                tokio::task::yield_now().await;
+                streak = 0;
+            }
+            let (read, waited) = self.next_frame().await;
+            if waited {
+                streak = 0;
+            }
+            let frame = match read {
+                Read::Frame(frame) => frame,
+                Read::Closed | Read::Closing => return,
+                Read::Failed(error @ ReadError::TooLarge { .. }) => {
+                    let reason = error.to_string();
+                    self.connection()
+                        .close(CloseCode::FrameTooLarge, &reason, false);
                     return;
                 }
+                Read::Failed(ReadError::Io(error)) => {
+                    tracing::debug!(user_id = self.session.user_id(), %error, "read failed");
+                    return;
+                }
+                Read::FrameTimedOut => {
+                    let reason = format!(
+                        "a frame took longer than {:?} to arrive",
+                        self.runtime.config.frame_timeout
+                    );
+                    self.connection()
+                        .close(CloseCode::FrameTimeout, &reason, false);
+                    return;
+                }
+            };
+            streak += 1;
+            self.connection().touch_at(frame.read_at);
+            if !self.within_rate(&frame) {
+                if self.refuse_for_rate() == Next::End {
+                    return;
+                }
+                continue;
+            }
+            // Boxed: the state of handling one frame lives only while it
+            // is handled, so an idle session's task does not carry it. A
+            // forced shutdown stops a handler that outlasts the drain time;
+            // it watches the connection's own signal, not the server-wide
+            // token whose lock every session would share, and only once the
+            // handler has had to wait: a frame handled in one poll never
+            // registers a waiter.
+            let this = &*self;
+            let next = Box::pin(async move {
+                tokio::select! {
+                    biased;
+                    next = this.handle_frame(frame) => next,
+                    () = this.connection().closing().forced() => Next::End,
+                }
+            })
+            .await;
+            if next == Next::End || self.connection().is_closing() {
+                return;
             }
         }
     }
 
-    /// The next frame, or `None` once the connection is closing.
+    /// The next frame, and whether the session had to wait for it.
     ///
     /// The reader is asked first; only when it has nothing does the wait
-    /// register for the close signal, so frames already buffered are
-    /// handled without touching the signal's lock.
-    async fn next_frame(&mut self) -> Option<Result<Option<Inbound>, ReadError>> {
+    /// register for the close signal (and, while a frame is half there,
+    /// for its deadline), so frames already buffered are handled without
+    /// touching the signal's lock or the timer.
+    async fn next_frame(&mut self) -> (Read, bool) {
         let SessionDriver {
-            session, reader, ..
+            session,
+            reader,
+            frame_deadline,
+            runtime,
+            ..
         } = self;
         let connection = session.connection();
+        let frame_timeout = runtime.config.frame_timeout;
         // Created before looking, so a close in between wakes us.
         let closing = connection.closing().notified();
         let mut closing = std::pin::pin!(closing);
-        poll_fn(|cx| {
-            if let Poll::Ready(read) = reader.poll_frame(cx) {
-                return Poll::Ready(Some(read));
+        let mut waited = false;
+        let read = poll_fn(|cx| {
+            match reader.poll_frame(cx) {
+                Poll::Ready(Ok(Some(frame))) => {
+                    *frame_deadline = None;
+                    return Poll::Ready(Read::Frame(frame));
+                }
+                Poll::Ready(Ok(None)) => return Poll::Ready(Read::Closed),
+                Poll::Ready(Err(error)) => return Poll::Ready(Read::Failed(error)),
+                Poll::Pending => {}
             }
             if closing.as_mut().poll(cx).is_ready() || connection.is_closing() {
-                return Poll::Ready(None);
+                return Poll::Ready(Read::Closing);
             }
+            if reader.frame_started() {
+                let deadline = frame_deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(frame_timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Read::FrameTimedOut);
+                }
+            } else {
+                *frame_deadline = None;
+            }
+            waited = true;
             Poll::Pending
         })
-        .await
+        .await;
+        (read, waited)
+    }
+
+    /// Takes a token of the message rate for `frame`.
+    fn within_rate(&mut self, frame: &Inbound) -> bool {
+        let config = &self.runtime.config;
+        self.bucket
+            .take(frame.read_at, config.message_rate, config.message_burst)
+    }
+
+    /// Refuses a frame over the message rate with an error frame; closes
+    /// the connection after `max_protocol_errors` of them.
+    fn refuse_for_rate(&mut self) -> Next {
+        let config = &self.runtime.config;
+        self.rate_refusals += 1;
+        self.runtime.shared.monitor.count(Event::RateLimited);
+        let message = format!(
+            "more than {} messages a second (bursts of {}); this one was not handled",
+            config.message_rate, config.message_burst
+        );
+        self.send_error(ErrorCode::RateLimited, message);
+        if self.rate_refusals < config.max_protocol_errors {
+            return Next::Read;
+        }
+        let reason = format!("{} messages over the rate", self.rate_refusals);
+        self.connection()
+            .close(CloseCode::RateLimited, &reason, true);
+        Next::End
     }
 
     /// Handles one frame: decodes it, answers system frames, and runs a

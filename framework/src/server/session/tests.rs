@@ -26,12 +26,12 @@ async fn session_futures_stay_small() {
         .await
         .unwrap();
     let (socket, peer) = listener.accept().await.unwrap();
-    let slot = Slot::claim(&runtime.shared, usize::MAX).unwrap();
-    let session = run_session(Arc::clone(&runtime), slot, socket, peer);
+    let tickets = runtime.shared.admission.admit(peer.ip()).unwrap();
+    let session = run_session(Arc::clone(&runtime), tickets, socket, peer);
     let size = std::mem::size_of_val(&session);
     assert!(size <= 400, "the reader task's future grew to {size} bytes");
     let (_reader, writer) = client.open(&runtime.transport).await.unwrap();
-    let connection = runtime.shared.connections.open(1, peer, 1024);
+    let connection = runtime.shared.connections.open(1, peer, None);
     let writer = run_writer::<_, Bincode>(connection, writer, CancellationToken::new());
     let size = std::mem::size_of_val(&writer);
     assert!(size <= 512, "the writer task's future grew to {size} bytes");
@@ -90,6 +90,15 @@ impl FrameRead for PipeReader {
             None => Ok(None),
         })
     }
+
+    fn frame_started(&self) -> bool {
+        // A message arrives whole or not at all.
+        false
+    }
+
+    fn set_max_frame_len(&mut self, max_frame_len: usize) {
+        self.max_frame_len = max_frame_len;
+    }
 }
 
 impl FrameWrite for PipeWriter {
@@ -144,10 +153,10 @@ async fn a_message_transport_needs_no_change_to_the_session() {
     runtime.shared.connections.serve::<ChatMessage, Bincode>();
     let (to_server, inbound) = mpsc::unbounded_channel();
     let (outbound, mut from_server) = mpsc::unbounded_channel();
-    let slot = Slot::claim(&runtime.shared, usize::MAX).unwrap();
-    let peer = "127.0.0.1:9".parse().unwrap();
+    let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let tickets = runtime.shared.admission.admit(peer.ip()).unwrap();
     let pipe = Pipe { inbound, outbound };
-    let session = tokio::spawn(run_session(Arc::clone(&runtime), slot, pipe, peer));
+    let session = tokio::spawn(run_session(Arc::clone(&runtime), tickets, pipe, peer));
 
     let hello = Frame::Hello(Hello {
         version: ENVELOPE_VERSION,

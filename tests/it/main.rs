@@ -5,9 +5,14 @@
 
 mod support;
 
+/// Notes the largest allocation of a thread, for the decoding bounds.
+#[global_allocator]
+static PROBE: codec_allocates_within_the_frame::Probe = codec_allocates_within_the_frame::Probe;
+
 mod book;
 mod build_checks;
 mod chat_room_broadcast;
+mod codec_allocates_within_the_frame;
 mod connection_send_to_user;
 mod disconnect_hook;
 mod docs;

@@ -18,7 +18,7 @@ use crate::handler::HandlerRegistration;
 use crate::protocol::{Location, Message, ProtocolInfo};
 
 /// The codec every server speaks. A second codec would be an addition in
-/// `codec.rs`, chosen here.
+/// `codec/`, chosen here.
 type ServerCodec = Bincode;
 
 /// Runs a server for one protocol.

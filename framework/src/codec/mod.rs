@@ -12,6 +12,7 @@
 //! frames changes.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -20,6 +21,8 @@ use serde::de::DeserializeOwned;
 /// The largest payload any gamewire frame may have: 16 MiB. A server's
 /// `max_frame_len` is at most this, and the decoder never reserves more.
 pub const MAX_FRAME_LEN_LIMIT: usize = 16 * 1024 * 1024;
+
+mod bounded;
 
 /// A serde format for frame payloads.
 ///
@@ -38,7 +41,9 @@ pub trait Codec: Send + Sync + 'static {
     /// the caller truncates it.
     fn encode<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Result<(), EncodeError>;
 
-    /// Decodes one whole payload.
+    /// Decodes one whole payload, allocating no more than its bytes can
+    /// hold: a length inside the payload that the payload cannot back is
+    /// an error before anything of that length is allocated.
     ///
     /// # Errors
     ///
@@ -48,9 +53,12 @@ pub trait Codec: Send + Sync + 'static {
 }
 
 /// bincode 2 with its standard configuration: little-endian, variable-length
-/// integers, and an allocation limit of [`MAX_FRAME_LEN_LIMIT`] so that a
-/// forged length inside a payload cannot make the decoder reserve more. The
-/// book's wire chapter specifies the encoding byte by byte.
+/// integers. The book's wire chapter specifies the encoding byte by byte.
+///
+/// Decoding borrows strings and byte strings from the payload and caps
+/// every sequence's preallocation at the payload's length, so a forged
+/// length costs nothing; bincode's own allocation limit, at
+/// [`MAX_FRAME_LEN_LIMIT`], stays as a second fence.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bincode;
 
@@ -69,8 +77,13 @@ impl Codec for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
-        let (value, read) = bincode::serde::decode_from_slice(payload, bincode_config())
-            .map_err(|error| DecodeError::Payload(error.to_string()))?;
+        let within = bounded::Within::<T> {
+            cap: payload.len(),
+            value: PhantomData,
+        };
+        let (value, read) =
+            bincode::serde::seed_decode_from_slice(within, payload, bincode_config())
+                .map_err(|error| DecodeError::Payload(error.to_string()))?;
         if read != payload.len() {
             return Err(DecodeError::TrailingBytes(payload.len() - read));
         }

@@ -9,6 +9,7 @@ mod support;
 #[global_allocator]
 static PROBE: codec_allocates_within_the_frame::Probe = codec_allocates_within_the_frame::Probe;
 
+mod admission_limits;
 mod book;
 mod build_checks;
 mod chat_room_broadcast;
@@ -21,11 +22,17 @@ mod handler_errors;
 mod handshake_authenticator;
 mod handshake_mismatch;
 mod heartbeat_reaps_silent_peer;
+mod limits_hold_server_memory;
 mod message_wire_ids;
 mod middleware_chain;
 mod performance_services;
+mod queue_bounds;
 mod room_disconnect_leaves;
+mod room_limits;
+mod session_limits;
 mod shutdown_drains_queues;
+mod shutdown_on_sigterm;
 mod slow_consumer;
+mod stats_never_go_backwards;
 mod tcp_accept_limit;
 mod tcp_start_binds;

@@ -245,3 +245,78 @@ pub fn hello<M: Message>() -> Hello {
         token: String::new(),
     }
 }
+
+/// Whether `tool` is on the PATH. Without it the calling test says it was
+/// skipped and why, on a newcomer's machine; under CI (`CI` set) a missing
+/// tool fails it.
+pub fn tool_available(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{tool}` is missing; CI must have it (Debian package `{package}`)"
+        );
+        eprintln!("skipped: `{tool}` is not installed (Debian package `{package}`)");
+    }
+    found
+}
+
+/// The environment variable that makes this test binary a child serving
+/// for one test: the test's path is its value.
+const CHILD: &str = "GAMEWIRE_CHILD";
+
+/// Whether this process is the child started by [`spawn_child`] for
+/// `test` (the test's full path, as `--exact` takes it).
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD).as_deref() == Ok(test)
+}
+
+/// In the child: tells the parent where the server listens.
+pub fn announce(address: SocketAddr) {
+    println!("listening on {address}");
+}
+
+/// Starts this test binary again, running `test` alone as the child (see
+/// [`is_child`]), and waits for the address it announces. For what needs a
+/// process of its own: a signal, or the memory of one server.
+pub async fn spawn_child(test: &str) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the test binary starts again");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let address = within(async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // libtest prints `test NAME ... ` before the test's own output,
+            // on the same line.
+            if let Some((_, address)) = line.split_once("listening on ") {
+                return address.trim().parse().unwrap();
+            }
+        }
+        panic!("the child ended without announcing its address");
+    })
+    .await;
+    // Keep reading, so that the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address)
+}
+
+/// The resident memory of process `pid`, in bytes, from `/proc`.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}

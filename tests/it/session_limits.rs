@@ -1,0 +1,89 @@
+//! A session's own limits: a frame must arrive whole in time, and a client
+//! over its message rate gets error frames, then a close.
+
+use std::time::Duration;
+
+use gamewire::TcpServerConfig;
+use gamewire::client::Client;
+use gamewire::wire::{CloseCode, ErrorCode, Frame};
+use tokio::io::AsyncWriteExt;
+
+use crate::support::*;
+
+/// Two bytes of a ten-byte frame, then nothing: the session is closed when
+/// the frame's time is up, and the bytes that came are no sign of life.
+#[tokio::test]
+async fn a_frame_that_stalls_is_closed_when_its_time_is_up() {
+    let service = test_server(TcpServerConfig {
+        frame_timeout: Duration::from_millis(300),
+        ..test_config()
+    });
+    let address = start(&service).await;
+    let mut bystander = Client::<TestMessage>::connect(address).await.unwrap();
+    let (mut raw, _) = RawClient::handshake::<TestMessage>(address).await;
+    raw.send_bytes(&[0, 0, 0, 10, 6]).await;
+    let close = raw.read_close::<TestMessage>().await.expect("a close");
+    assert_eq!(close.code, CloseCode::FrameTimeout.as_u16(), "{close:?}");
+    assert!(close.reason.contains("300ms"), "{}", close.reason);
+    // Whole frames, slowly, are fine: only a started frame has a deadline.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reply = within(bystander.request(&TestMessage::Count, |_| true)).await;
+    assert_eq!(reply.unwrap(), TestMessage::Counted { n: 1 });
+    service.shutdown().await;
+}
+
+/// Twenty messages in one write against a burst of ten: ten are answered,
+/// the rest refused with `RateLimited` error frames until the third
+/// refusal closes the connection. Time refills the bucket.
+#[tokio::test]
+async fn a_client_over_its_rate_is_refused_then_closed() {
+    let service = test_server(TcpServerConfig {
+        message_rate: 5,
+        message_burst: 10,
+        max_protocol_errors: 3,
+        ..test_config()
+    });
+    let address = start(&service).await;
+    let (mut raw, _) = RawClient::handshake::<TestMessage>(address).await;
+    let mut burst = Vec::new();
+    for _ in 0..20 {
+        let count = Frame::App(TestMessage::Count);
+        burst.extend_from_slice(&gamewire::wire::encode_frame(&count).unwrap());
+    }
+    raw.socket.write_all(&burst).await.unwrap();
+    let (mut answered, mut refused) = (0, 0);
+    let close = loop {
+        match raw.read::<TestMessage>().await.expect("the stream goes on") {
+            Frame::App(TestMessage::Counted { .. }) => answered += 1,
+            Frame::Error(error) => {
+                assert_eq!(error.code, ErrorCode::RateLimited.as_u16());
+                assert!(error.message.contains("more than 5 messages a second"));
+                refused += 1;
+            }
+            Frame::Close(close) => break close,
+            Frame::Ping { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::RateLimited.as_u16(), "{close:?}");
+    // The bucket refills while the burst is read: a message or two more
+    // may get through, never fewer than the burst.
+    assert!((10..=12).contains(&answered), "{answered} answered");
+    assert_eq!(refused, 3);
+    let stats = service.connection_service().connection_stats();
+    assert_eq!(stats.rate_limited, 3);
+
+    // A client that keeps to the rate is never refused.
+    let mut polite = Client::<TestMessage>::connect(address).await.unwrap();
+    for n in 1..=12 {
+        let reply = within(polite.request(&TestMessage::Count, |_| true)).await;
+        assert!(
+            matches!(reply, Ok(TestMessage::Counted { .. })),
+            "{n}: {reply:?}"
+        );
+        if n > 8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    service.shutdown().await;
+}

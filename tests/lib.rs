@@ -1,1 +1,6 @@
-//! Test-only package: see `it/` and `ui.rs`.
+//! Test-only package: the integration tests (`it/`), the compile-fail
+//! tests (`ui.rs`), and what the fuzz targets check (`fuzzing.rs`, shared
+//! by `fuzz/` and the stable replay of its corpus).
+
+pub mod alloc_probe;
+pub mod fuzzing;

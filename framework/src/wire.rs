@@ -497,6 +497,11 @@ mod tests {
         }
 
         proptest! {
+            // More cases than proptest's 256: the decoder is what every
+            // byte from the network goes through. The fuzz targets go
+            // further (`fuzz/`, replayed by the `it` tests).
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
             #[test]
             fn splitter_matches_the_model(
                 frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20),

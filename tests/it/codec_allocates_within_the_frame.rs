@@ -1,68 +1,12 @@
 //! Decoding allocates no more than a payload's bytes can back: a length
 //! written inside a payload costs nothing until its bytes are there.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use gamewire::wire::{self, Frame};
 use gamewire::{ChatMessage, Message};
+use gamewire_tests::alloc_probe::largest_allocation;
 use serde::{Deserialize, Serialize};
 
 use crate::support::TestMessage;
-
-/// The system allocator, noting the largest allocation each thread asks
-/// for while it watches.
-pub struct Probe;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call goes to `System` unchanged; the probe only reads the
-// size asked for, in thread-locals that allocate nothing.
-unsafe impl GlobalAlloc for Probe {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-fn note(size: usize) {
-    // `try_with`: during a thread's teardown the locals may be gone.
-    let _ = WATCHING.try_with(|watching| {
-        if watching.get() {
-            let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
-        }
-    });
-}
-
-/// The largest single allocation `f` made on this thread.
-fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.with(|largest| largest.set(0));
-    WATCHING.with(|watching| watching.set(true));
-    let value = f();
-    WATCHING.with(|watching| watching.set(false));
-    (value, LARGEST.with(Cell::get))
-}
 
 /// A bincode varint announcing 64 bytes short of 16 MiB (0xfc marker, then
 /// a little-endian u32), just within bincode's own allocation limit.

@@ -7,7 +7,7 @@ mod support;
 
 /// Notes the largest allocation of a thread, for the decoding bounds.
 #[global_allocator]
-static PROBE: codec_allocates_within_the_frame::Probe = codec_allocates_within_the_frame::Probe;
+static PROBE: gamewire_tests::alloc_probe::Probe = gamewire_tests::alloc_probe::Probe;
 
 mod admission_limits;
 mod book;
@@ -18,6 +18,7 @@ mod connection_send_to_user;
 mod disconnect_hook;
 mod docs;
 mod frame_limits;
+mod fuzz_corpus_replays;
 mod handler_errors;
 mod handshake_authenticator;
 mod handshake_mismatch;

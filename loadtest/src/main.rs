@@ -8,6 +8,9 @@
 //! `lost = sent × room-size − delivered` for every run.
 //!
 //! ```text
+//! # a soak: 2,000 connections coming and going for ten minutes, 1 % of
+//! # their frames malformed; memory slope, panics, lost lines:
+//! cargo run --release -p gamewire-loadtest -- soak --duration 600s
 //! # gamewire and the baseline side by side, one command:
 //! cargo run --release -p gamewire-loadtest -- compare --clients 1000 --room-size 10 --duration 10s
 //! # a server you started yourself:
@@ -42,6 +45,7 @@ mod baseline;
 mod load;
 mod procfs;
 mod report;
+mod soak;
 mod syscalls;
 
 use load::{ClientCounters, Pace, RunControl};
@@ -91,6 +95,40 @@ enum Command {
         /// Time limit.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         duration: Duration,
+    },
+    /// Soak a gamewire server: connections that come and go for a long
+    /// time, 1 % of their frames malformed. Prints the server's memory
+    /// slope, its panics and the lines lost; exits non-zero unless all is
+    /// clean.
+    Soak {
+        /// A server already running; by default the tool starts one.
+        #[arg(long)]
+        address: Option<SocketAddr>,
+        /// That server's process id, to measure its memory.
+        #[arg(long, requires = "address")]
+        server_pid: Option<u32>,
+        /// Connections at once.
+        #[arg(long, default_value_t = 2000)]
+        connections: usize,
+        /// Members per room.
+        #[arg(long, default_value_t = 10)]
+        room_size: usize,
+        /// How long the soak lasts, e.g. 600s.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Lines per second per connection.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// Shortest life of a connection before it says goodbye and
+        /// connects again.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        min_life: Duration,
+        /// Longest life of a connection.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        max_life: Duration,
+        /// Share of frames malformed on purpose.
+        #[arg(long, default_value_t = 0.01)]
+        malformed: f64,
     },
     /// Start each server as a child process, load both with the same
     /// workload, and print gamewire ÷ baseline for every figure.
@@ -227,6 +265,45 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Compare { workload, rounds } => compare(&workload, rounds).await,
+            Command::Soak {
+                address,
+                server_pid,
+                connections,
+                room_size,
+                duration,
+                rate,
+                min_life,
+                max_life,
+                malformed,
+            } => {
+                let plan = soak::SoakPlan {
+                    connections,
+                    room_size: room_size.max(1),
+                    duration,
+                    rate,
+                    lifetime: (min_life, max_life.max(min_life)),
+                    malformed,
+                };
+                let clean = match address {
+                    Some(address) => {
+                        let pid = server_pid.context("--address needs --server-pid")?;
+                        soak::soak(address, pid, None, plan).await?
+                    }
+                    None => {
+                        let (mut child, address) =
+                            spawn_server_with(ServerKind::Gamewire, true).await?;
+                        let stderr = child.stderr.take();
+                        let pid = child.id().context("the server exited")?;
+                        let clean = soak::soak(address, pid, stderr, plan).await?;
+                        let _ = child.kill().await;
+                        clean
+                    }
+                };
+                if !clean {
+                    bail!("the soak was not clean (see above)");
+                }
+                Ok(())
+            }
             Command::Bench {
                 messages,
                 connections,
@@ -259,9 +336,16 @@ async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::R
     println!("listening on {}", listener.local_addr()?);
     match kind {
         ServerKind::Gamewire => {
+            // The defaults, but for what a load generator is that clients
+            // on the open internet are not: thousands of clients from one
+            // to four addresses, connecting at once, each sending as fast
+            // as its round trips allow.
             let config = gamewire::TcpServerConfig {
                 bind_address: address.to_string(),
                 max_connections: 1_000_000,
+                max_connections_per_ip: 1_000_000,
+                max_pending_handshakes: 1_000_000,
+                message_rate: 1_000_000,
                 outbound_queue_capacity: queue,
                 ..Default::default()
             };
@@ -277,9 +361,24 @@ async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::R
 
 /// Starts `serve --kind` as a child process; returns it and its address.
 async fn spawn_server(kind: ServerKind) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    spawn_server_with(kind, false).await
+}
+
+/// As [`spawn_server`], with the child's standard error piped to the
+/// caller when `pipe_stderr`.
+async fn spawn_server_with(
+    kind: ServerKind,
+    pipe_stderr: bool,
+) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    let stderr = if pipe_stderr {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::inherit()
+    };
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--kind", kind.name()])
         .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;

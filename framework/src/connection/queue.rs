@@ -42,36 +42,23 @@ pub(crate) enum PushError {
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<EncodedFrame>,
-    /// What the frames count, overhead included.
+    /// What the queued frames and those the writer took and has not
+    /// written count, overhead included.
     bytes: usize,
     closed: bool,
-    /// The connection is closing: a waiting [`OutboundQueue::pop`] returns.
+    /// The connection is closing: a waiting [`OutboundQueue::wait`]
+    /// returns.
     interrupted: bool,
     /// A reader waits for the bytes to fall to this many.
     drain_to: Option<usize>,
 }
 
-impl State {
-    /// Takes the next frame; `true` beside it when a reader waiting for the
-    /// queue to drain should be woken.
-    fn take(&mut self) -> (Option<EncodedFrame>, bool) {
-        let Some(frame) = self.frames.pop_front() else {
-            return (None, false);
-        };
-        self.bytes -= frame.len() + FRAME_OVERHEAD;
-        if self.frames.is_empty() && self.frames.capacity() > 0 {
-            // Give the memory back: an idle connection keeps no queue.
-            self.frames = VecDeque::new();
-        }
-        let drained = self.drain_to.is_some_and(|low| self.bytes <= low);
-        if drained {
-            self.drain_to = None;
-        }
-        (Some(frame), drained)
-    }
-}
-
 /// Frames waiting for the writer.
+///
+/// The writer takes everything queued at once ([`take_all`](Self::take_all)),
+/// one lock a batch rather than a frame, and gives the frames' bytes back
+/// once it has written them ([`release`](Self::release)): until then they
+/// still count against the queue's bound.
 #[derive(Debug, Default)]
 pub(crate) struct OutboundQueue {
     state: Mutex<State>,
@@ -81,6 +68,11 @@ pub(crate) struct OutboundQueue {
     drained: Notify,
     /// `State::bytes`, readable without the lock.
     bytes: AtomicUsize,
+}
+
+/// What a frame counts against the queue's bound.
+pub(crate) fn cost(frame: &EncodedFrame) -> usize {
+    frame.len() + FRAME_OVERHEAD
 }
 
 impl OutboundQueue {
@@ -95,9 +87,9 @@ impl OutboundQueue {
         if state.closed {
             return Err(PushError::Closed);
         }
-        let cost = frame.len() + FRAME_OVERHEAD;
+        let cost = cost(&frame);
         let full = state.frames.len() >= bounds.frames || state.bytes + cost > bounds.bytes;
-        if full && !state.frames.is_empty() {
+        if full && state.bytes > 0 {
             return Err(PushError::Full);
         }
         state.frames.push_back(frame);
@@ -113,32 +105,39 @@ impl OutboundQueue {
         self.lock().frames.len()
     }
 
-    /// What the frames waiting now count, overhead included.
+    /// What the frames waiting now, and those taken and not yet written,
+    /// count, overhead included.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Takes what `state` gives, and wakes a reader the take let go on.
-    fn take_from(&self, mut state: std::sync::MutexGuard<'_, State>) -> Option<EncodedFrame> {
-        let (frame, drained) = state.take();
+    /// Takes every frame queued now. The queue keeps no memory: an idle
+    /// connection holds none.
+    pub(crate) fn take_all(&self) -> VecDeque<EncodedFrame> {
+        std::mem::take(&mut self.lock().frames)
+    }
+
+    /// Gives back the bytes of frames taken and written: `bytes` is the sum
+    /// of their [`cost`]s.
+    pub(crate) fn release(&self, bytes: usize) {
+        let mut state = self.lock();
+        state.bytes -= bytes;
         self.bytes.store(state.bytes, Ordering::Relaxed);
+        let drained = state.drain_to.is_some_and(|low| state.bytes <= low);
+        if drained {
+            state.drain_to = None;
+        }
         drop(state);
         if drained {
             self.drained.notify_waiters();
         }
-        frame
     }
 
-    /// Takes the next frame if there is one.
-    pub(crate) fn try_pop(&self) -> Option<EncodedFrame> {
-        self.take_from(self.lock())
-    }
-
-    /// Waits for the next frame; `None` once closed and empty, or once
-    /// [`interrupt`](Self::interrupt)ed.
+    /// Waits until frames are queued (`true`), or the queue is closed and
+    /// empty or [`interrupt`](Self::interrupt)ed (`false`).
     ///
-    /// Cancel safe: a frame is taken only when this returns it.
-    pub(crate) async fn pop(&self) -> Option<EncodedFrame> {
+    /// Cancel safe.
+    pub(crate) async fn wait(&self) -> bool {
         loop {
             let notified = self.ready.notified();
             tokio::pin!(notified);
@@ -149,13 +148,13 @@ impl OutboundQueue {
                 // wake of every writer.
                 let state = self.lock();
                 if state.interrupted {
-                    return None;
+                    return false;
                 }
                 if !state.frames.is_empty() {
-                    return self.take_from(state);
+                    return true;
                 }
                 if state.closed {
-                    return None;
+                    return false;
                 }
             }
             notified.await;
@@ -183,9 +182,9 @@ impl OutboundQueue {
         }
     }
 
-    /// Makes [`pop`](Self::pop) return `None` from now on, so the writer
-    /// waits on the queue alone and still learns of a close; the frames
-    /// stay, for [`try_pop`](Self::try_pop).
+    /// Makes [`wait`](Self::wait) return `false` from now on, so the
+    /// writer waits on the queue alone and still learns of a close; the
+    /// frames stay, for [`take_all`](Self::take_all).
     pub(crate) fn interrupt(&self) {
         self.lock().interrupted = true;
         self.ready.notify_one();
@@ -227,9 +226,8 @@ mod tests {
         assert_eq!(queue.push(frame(b"c"), bounds), Err(PushError::Full));
         queue.close();
         assert_eq!(queue.push(frame(b"d"), bounds), Err(PushError::Closed));
-        assert_eq!(queue.try_pop(), Some(frame(b"a")));
-        assert_eq!(queue.try_pop(), Some(frame(b"b")));
-        assert_eq!(queue.try_pop(), None);
+        assert_eq!(queue.take_all(), [frame(b"a"), frame(b"b")]);
+        assert!(queue.take_all().is_empty());
     }
 
     #[test]
@@ -238,53 +236,58 @@ mod tests {
         for _ in 0..100 {
             queue.push(frame(b"frame"), UNBOUNDED).unwrap();
         }
-        while queue.try_pop().is_some() {}
+        let taken = queue.take_all();
+        assert_eq!(taken.len(), 100);
         assert_eq!(queue.lock().frames.capacity(), 0);
+        // The bytes count until the writer says they are written.
+        assert_eq!(queue.bytes(), 100 * cost(&frame(b"frame")));
+        queue.release(taken.iter().map(cost).sum());
+        assert_eq!(queue.bytes(), 0);
     }
 
     #[tokio::test]
-    async fn pop_waits_for_a_push() {
+    async fn wait_wakes_on_a_push() {
         let queue = std::sync::Arc::new(OutboundQueue::default());
         let waiting = tokio::spawn({
             let queue = std::sync::Arc::clone(&queue);
-            async move { queue.pop().await }
+            async move { queue.wait().await }
         });
         tokio::task::yield_now().await;
         queue.push(frame(b"late"), UNBOUNDED).unwrap();
-        assert_eq!(waiting.await.unwrap(), Some(frame(b"late")));
+        assert!(waiting.await.unwrap());
+        assert_eq!(queue.take_all(), [frame(b"late")]);
         queue.close();
-        assert_eq!(queue.pop().await, None);
+        assert!(!queue.wait().await, "closed and empty");
     }
 
     /// Producers on several threads, one consumer that drains as the
-    /// writer does (`try_pop` until empty, then `pop().await`): every frame
-    /// arrives, none waits for a later push to be noticed.
+    /// writer does (`take_all` until empty, then `wait().await`): every
+    /// frame arrives, none waits for a later push to be noticed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn no_push_goes_unnoticed() {
-        const PRODUCERS: u64 = 3;
-        const EACH: u64 = 5_000;
+        const PRODUCERS: usize = 3;
+        const EACH: usize = 5_000;
         let queue = std::sync::Arc::new(OutboundQueue::default());
         let consumer = tokio::spawn({
             let queue = std::sync::Arc::clone(&queue);
             async move {
                 let mut got = 0;
-                while got < PRODUCERS * EACH {
-                    while queue.try_pop().is_some() {
-                        got += 1;
-                    }
+                loop {
+                    let taken = queue.take_all();
+                    got += taken.len();
+                    queue.release(taken.iter().map(cost).sum());
                     if got == PRODUCERS * EACH {
-                        break;
+                        return got;
                     }
                     // A lost wake-up leaves the last frames here for ever.
-                    match tokio::time::timeout(std::time::Duration::from_secs(10), queue.pop())
-                        .await
-                    {
-                        Ok(Some(_)) => got += 1,
-                        Ok(None) => break,
+                    let woken =
+                        tokio::time::timeout(std::time::Duration::from_secs(10), queue.wait());
+                    match woken.await {
+                        Ok(true) => {}
+                        Ok(false) => return got,
                         Err(_) => panic!("{got} of {} frames, then no wake-up", PRODUCERS * EACH),
                     }
                 }
-                got
             }
         });
         let producers: Vec<_> = (0..PRODUCERS)
@@ -306,38 +309,47 @@ mod tests {
             producer.join().unwrap();
         }
         assert_eq!(consumer.await.unwrap(), PRODUCERS * EACH);
+        assert_eq!(queue.bytes(), 0);
     }
 
-    /// Bytes bound the queue, with each frame's overhead; an empty queue
-    /// takes one frame of any size; a reader waiting for a drain wakes
-    /// once the writer has taken enough.
+    /// Bytes bound the queue, with each frame's overhead and until the
+    /// writer releases them; an empty queue takes one frame of any size; a
+    /// reader waiting for a drain wakes once enough is written.
     #[tokio::test]
     async fn bytes_bound_the_queue_and_a_drain_wakes_the_reader() {
         let queue = std::sync::Arc::new(OutboundQueue::default());
+        let eight = || frame(b"12345678");
         let bounds = QueueBounds {
-            bytes: 3 * (8 + FRAME_OVERHEAD),
+            bytes: 3 * cost(&eight()),
             frames: usize::MAX,
         };
-        let eight = || frame(b"12345678");
         let huge = EncodedFrame::from_wire(Bytes::from(vec![0; 10_000]));
         queue
             .push(huge, bounds)
             .expect("an empty queue takes any frame");
         assert_eq!(queue.push(eight(), bounds), Err(PushError::Full));
-        queue.try_pop().unwrap();
+        let taken = queue.take_all();
+        assert_eq!(
+            queue.push(eight(), bounds),
+            Err(PushError::Full),
+            "not written yet"
+        );
+        queue.release(cost(&taken[0]));
         for _ in 0..3 {
             queue.push(eight(), bounds).unwrap();
         }
         assert_eq!(queue.push(eight(), bounds), Err(PushError::Full));
-        assert_eq!(queue.bytes(), 3 * (8 + FRAME_OVERHEAD));
+        assert_eq!(queue.bytes(), 3 * cost(&eight()));
         let waiting = tokio::spawn({
             let queue = std::sync::Arc::clone(&queue);
-            async move { queue.drained(8 + FRAME_OVERHEAD).await }
+            async move { queue.drained(cost(&eight())).await }
         });
         tokio::task::yield_now().await;
-        queue.try_pop().unwrap();
-        assert!(!waiting.is_finished(), "two frames are still queued");
-        queue.try_pop().unwrap();
+        let taken = queue.take_all();
+        queue.release(cost(&taken[0]));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "two frames are still unwritten");
+        queue.release(cost(&taken[1]));
         tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
             .await
             .expect("the drain wakes the reader")

@@ -8,6 +8,7 @@
 //! [`write_close`] is the one place a close frame is written, whether a
 //! session ends, a handshake fails or a connection is refused.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Connection;
+use super::{Connection, queue};
 use crate::codec::Codec;
 use crate::transport::FrameWrite;
 use crate::wire::{CloseCode, CloseFrame, EncodedFrame, Frame};
@@ -24,42 +25,52 @@ use crate::wire::{CloseCode, CloseFrame, EncodedFrame, Frame};
 /// Time allowed to write the close frame to a client that is being dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The frames on their way to the transport: the queue, plus one frame
-/// taken off it that the transport had no room for, and what was fed
-/// since the last flush.
+/// The frames on their way to the transport: those taken from the queue
+/// and not yet fed (the first of them may be one the transport had no
+/// room for), and what was fed since the last flush.
 struct Outbox {
     connection: Arc<Connection>,
-    carry: Option<EncodedFrame>,
+    taken: VecDeque<EncodedFrame>,
     fed_frames: u64,
     fed_bytes: u64,
+    /// The queue's count of what was fed: it is given back once written.
+    fed_cost: usize,
 }
 
 impl Outbox {
     /// Feeds `sink` until it is full or nothing is queued; returns whether
-    /// it holds frames to flush.
+    /// it holds frames to flush. Frames are taken from the queue a batch at
+    /// a time, under one lock.
     fn fill<W: FrameWrite>(&mut self, sink: &mut W) -> bool {
-        let mut next = self.carry.take();
         loop {
-            let Some(frame) = next.or_else(|| self.connection.queue.try_pop()) else {
-                break;
-            };
-            let len = frame.len() as u64;
-            if let Err(frame) = sink.feed(frame) {
-                self.carry = Some(frame);
-                break;
+            if self.taken.is_empty() {
+                self.taken = self.connection.queue.take_all();
+                if self.taken.is_empty() {
+                    break;
+                }
             }
-            self.fed_frames += 1;
-            self.fed_bytes += len;
-            next = None;
+            while let Some(frame) = self.taken.pop_front() {
+                let (len, cost) = (frame.len(), queue::cost(&frame));
+                if let Err(frame) = sink.feed(frame) {
+                    self.taken.push_front(frame);
+                    return self.fed_frames > 0;
+                }
+                self.fed_frames += 1;
+                self.fed_bytes += len as u64;
+                self.fed_cost += cost;
+            }
         }
         self.fed_frames > 0
     }
 
-    /// Counts what the last flush wrote.
+    /// Counts what the last flush wrote, and gives its bytes back to the
+    /// queue.
     fn flushed(&mut self) {
         self.connection.record_out(self.fed_frames, self.fed_bytes);
+        self.connection.queue.release(self.fed_cost);
         self.fed_frames = 0;
         self.fed_bytes = 0;
+        self.fed_cost = 0;
     }
 }
 
@@ -92,9 +103,10 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
     async move {
         let mut outbox = Outbox {
             connection: Arc::clone(&connection),
-            carry: None,
+            taken: VecDeque::new(),
             fed_frames: 0,
             fed_bytes: 0,
+            fed_cost: 0,
         };
         loop {
             // A close ends the loop: `finish` delivers what the close
@@ -106,9 +118,8 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
             }
             if !outbox.fill(&mut sink) {
                 // Idle: the queue alone is waited on; a close interrupts it.
-                match connection.queue.pop().await {
-                    Some(first) => outbox.carry = Some(first),
-                    None => break,
+                if !connection.queue.wait().await {
+                    break;
                 }
                 continue;
             }

@@ -70,11 +70,15 @@ impl Bucket {
         }
     }
 
-    /// Takes a token for a frame read at `now`; `false` when none is left.
-    fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
+    /// Adds what the time since the last refill earned, up to `burst`.
+    fn refill(&mut self, now: Instant, rate: u32, burst: u32) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * f64::from(rate)).min(f64::from(burst));
         self.at = self.at.max(now);
+    }
+
+    /// Takes a token; `false` when none is left.
+    fn take(&mut self) -> bool {
         if self.tokens < 1.0 {
             return false;
         }
@@ -197,7 +201,6 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                 }
             };
             streak += 1;
-            self.connection().touch_at(frame.read_at);
             if !self.within_rate(&frame) {
                 if self.refuse_for_rate() == Next::End {
                     return;
@@ -275,11 +278,17 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         (read, waited)
     }
 
-    /// Takes a token of the message rate for `frame`.
+    /// Notes `frame` as a sign of life and takes a token of the message
+    /// rate for it. Frames of one read share its time: for them, neither
+    /// the clock arithmetic nor the refill is done again.
     fn within_rate(&mut self, frame: &Inbound) -> bool {
         let config = &self.runtime.config;
-        self.bucket
-            .take(frame.read_at, config.message_rate, config.message_burst)
+        if frame.read_at != self.bucket.at {
+            self.session.connection().touch_at(frame.read_at);
+            self.bucket
+                .refill(frame.read_at, config.message_rate, config.message_burst);
+        }
+        self.bucket.take()
     }
 
     /// Refuses a frame over the message rate with an error frame; closes

@@ -137,8 +137,7 @@ async fn session(
     let sender = client.sender();
     let every = Duration::from_secs_f64(1.0 / plan.rate.max(1e-3));
     let mut ticks = tokio::time::interval(every);
-    let (mut sent, mut echoed) = (0u64, 0u64);
-    let mut malformed = 0u64;
+    let mut counts = Counts::default();
     let mut closed = false;
     // Chat until the lifetime is over.
     while Instant::now() < until && !closed {
@@ -146,32 +145,30 @@ async fn session(
             _ = ticks.tick() => {
                 if rng.unit() < plan.malformed {
                     sender.send_frame(malformed_frame(rng)).await?;
-                    malformed += 1;
+                    counts.malformed += 1;
+                    tally.malformed.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let text = format!("soak {me} {sent}");
+                    let text = format!("soak {me} {}", counts.sent);
                     sender.send(&ChatMessage::SendChat { room_id, text }).await?;
-                    sent += 1;
+                    counts.sent += 1;
+                    tally.sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
             incoming = client.recv() => {
-                closed = !count(incoming, me, &mut echoed, tally);
+                closed = !count(incoming, me, &mut counts, tally);
             }
         }
     }
-    // Stop sending; wait for what is on its way.
+    // Stop sending; wait for every echo and error frame on its way.
     let drain = tokio::time::Instant::now() + Duration::from_secs(10);
-    while echoed < sent && !closed {
+    while !counts.settled() && !closed {
         match tokio::time::timeout_at(drain, client.recv()).await {
-            Ok(incoming) => closed = !count(incoming, me, &mut echoed, tally),
+            Ok(incoming) => closed = !count(incoming, me, &mut counts, tally),
             Err(_) => break,
         }
     }
-    tally.sent.fetch_add(sent, Ordering::Relaxed);
-    tally.acknowledged.fetch_add(echoed, Ordering::Relaxed);
-    tally
-        .lost
-        .fetch_add(sent - echoed.min(sent), Ordering::Relaxed);
-    tally.malformed.fetch_add(malformed, Ordering::Relaxed);
+    let lost = counts.sent - counts.echoed.min(counts.sent);
+    tally.lost.fetch_add(lost, Ordering::Relaxed);
     if closed {
         tally.unexpected_closes.fetch_add(1, Ordering::Relaxed);
     }
@@ -179,19 +176,37 @@ async fn session(
     Ok(())
 }
 
+/// What one connection sent and got back.
+#[derive(Debug, Default)]
+struct Counts {
+    sent: u64,
+    echoed: u64,
+    malformed: u64,
+    errors: u64,
+}
+
+impl Counts {
+    /// Whether everything sent has been answered.
+    fn settled(&self) -> bool {
+        self.echoed >= self.sent && self.errors >= self.malformed
+    }
+}
+
 /// Counts one thing received; `false` when the connection is over.
 fn count(
     incoming: Option<Incoming<ChatMessage>>,
     me: u32,
-    echoed: &mut u64,
+    counts: &mut Counts,
     tally: &Tally,
 ) -> bool {
     match incoming {
         Some(Incoming::Message(ChatMessage::ChatBroadcast { sender, .. })) if sender == me => {
-            *echoed += 1;
+            counts.echoed += 1;
+            tally.acknowledged.fetch_add(1, Ordering::Relaxed);
             true
         }
         Some(Incoming::Error(_)) => {
+            counts.errors += 1;
             tally.errors.fetch_add(1, Ordering::Relaxed);
             true
         }

@@ -154,3 +154,48 @@ async fn a_pipelining_client_gets_every_reply() {
     assert_eq!(stats.slow_consumer_disconnects, 0);
     service.shutdown().await;
 }
+
+/// Thirty clients in one room, each sending a hundred lines at once and
+/// reading as fast as it can: 3,000 lines for every member, in bursts.
+/// None is closed, and each gets every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_room_closes_no_one_who_reads() {
+    const MEMBERS: usize = 30;
+    const LINES: usize = 100;
+    let service = chat_server(test_config());
+    let address = start(&service).await;
+    let mut members = Vec::new();
+    for _ in 0..MEMBERS {
+        let mut client = gamewire::client::Client::<gamewire::ChatMessage>::connect(address)
+            .await
+            .unwrap();
+        let joined = client.request(&gamewire::ChatMessage::JoinRoom { room_id: 1 }, |m| {
+            matches!(m, gamewire::ChatMessage::RoomJoined { .. })
+        });
+        within(joined).await.unwrap();
+        members.push(client);
+    }
+    for member in &members {
+        let sender = member.sender();
+        tokio::spawn(async move {
+            for n in 0..LINES {
+                let text = format!("line {n}");
+                let say = gamewire::ChatMessage::SendChat { room_id: 1, text };
+                sender.send(&say).await.unwrap();
+            }
+        });
+    }
+    for member in &mut members {
+        let mut lines = 0;
+        while lines < MEMBERS * LINES {
+            match within(member.next_message()).await.unwrap() {
+                gamewire::ChatMessage::ChatBroadcast { .. } => lines += 1,
+                _ => continue,
+            }
+        }
+    }
+    let stats = service.connection_service().connection_stats();
+    assert_eq!(stats.slow_consumer_disconnects, 0);
+    assert_eq!(stats.current_connections, MEMBERS);
+    service.shutdown().await;
+}

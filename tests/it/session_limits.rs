@@ -87,3 +87,54 @@ async fn a_client_over_its_rate_is_refused_then_closed() {
     }
     service.shutdown().await;
 }
+
+/// A thousand requests in one write delay another client's request by at
+/// most a few budgets of `frames_per_wakeup`, not by the thousand: on one
+/// thread, the busy session yields to the other between budgets.
+#[tokio::test]
+async fn a_burst_does_not_hold_up_the_others() {
+    /// How many of the burst's frames the server had read when the other
+    /// client's reply arrived.
+    async fn burst_read_before_the_reply(frames_per_wakeup: usize) -> u64 {
+        let service = test_server(TcpServerConfig {
+            frames_per_wakeup,
+            ..test_config()
+        });
+        let address = start(&service).await;
+        let (mut busy, busy_welcome) = RawClient::handshake::<TestMessage>(address).await;
+        let (mut other, _) = RawClient::handshake::<TestMessage>(address).await;
+        let mut burst = Vec::new();
+        for _ in 0..1000 {
+            let count = Frame::App(TestMessage::Count);
+            burst.extend_from_slice(&gamewire::wire::encode_frame(&count).unwrap());
+        }
+        // Both writes reach the kernel before the server runs again: on a
+        // current-thread runtime it runs only when this task waits.
+        busy.socket.write_all(&burst).await.unwrap();
+        other
+            .send(&Frame::App(TestMessage::Echo { text: "me?".into() }))
+            .await;
+        loop {
+            match other.read::<TestMessage>().await.expect("a reply") {
+                Frame::App(TestMessage::Echoed { .. }) => break,
+                _ => continue,
+            }
+        }
+        let read = service
+            .connection_service()
+            .get_connection_info(busy_welcome.user_id)
+            .expect("connected")
+            .frames_in;
+        drop(busy);
+        service.shutdown().await;
+        read
+    }
+    let budgeted = burst_read_before_the_reply(8).await;
+    assert!(
+        budgeted <= 8 * 8,
+        "{budgeted} frames of the burst went first"
+    );
+    // Without a budget worth the name, the whole burst goes first.
+    let unbudgeted = burst_read_before_the_reply(100_000).await;
+    assert!(unbudgeted > 1000, "{unbudgeted}");
+}

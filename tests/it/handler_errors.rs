@@ -96,3 +96,26 @@ fn handler_errors_are_std_errors() {
     let report = format!("{:#}", forward(error).context("turn 7").unwrap_err());
     assert_eq!(report, "turn 7: saving the match: disk full");
 }
+
+/// A reply too large to be a frame is not dropped in silence: the sender
+/// gets an error frame saying so, and the session goes on.
+#[tokio::test]
+async fn a_reply_that_cannot_be_sent_is_an_error_frame() {
+    let service = test_server(test_config());
+    let address = start(&service).await;
+    let mut client = Client::<TestMessage>::connect(address).await.unwrap();
+    client.send(&TestMessage::Oversize).await.unwrap();
+    match within(client.next_message()).await {
+        Err(ClientError::Server(error)) => {
+            assert_eq!(error.code, ErrorCode::HandlerFailed.as_u16());
+            assert_eq!(
+                error.message,
+                "the reply could not be sent: could not encode frame: the frame exceeds the 16 MiB limit"
+            );
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    let reply = within(client.request(&TestMessage::Count, |_| true)).await;
+    assert_eq!(reply.unwrap(), TestMessage::Counted { n: 1 });
+    service.shutdown().await;
+}

@@ -52,6 +52,9 @@ pub enum TestMessage {
     /// Droppable: a full queue drops it rather than disconnecting.
     #[gamewire(direction = to_client, droppable)]
     Tick { bytes: Vec<u8> },
+    /// Answered with a `Blob` larger than any frame may be.
+    #[gamewire(direction = to_server)]
+    Oversize,
 }
 
 /// State for `Count`.
@@ -112,6 +115,13 @@ async fn flood_ticks(flood: FloodTicks, connections: ConnectionService) {
     for _ in 0..flood.count {
         // A dropped tick is not an error: that is what droppable means.
         let _ = connections.send_to_user(flood.target, &tick).await;
+    }
+}
+
+#[handler(TestMessage::Oversize)]
+async fn oversize(_: Oversize) -> TestMessage {
+    TestMessage::Blob {
+        bytes: vec![0; 17 << 20],
     }
 }
 

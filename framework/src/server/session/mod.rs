@@ -351,14 +351,19 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             .messages
             .process(&self.session, message, frame.read_at, stamp);
         match outcome.await {
-            Outcome::Reply(reply) => {
-                let sent = EncodedFrame::encode::<C, _>(&Frame::App(&reply))
-                    .map_err(crate::SendError::from)
-                    .and_then(|bytes| connection.send_frame(bytes, reply.variant().droppable));
-                if let Err(error) = sent {
-                    tracing::debug!(user_id = connection.user_id, %error, "reply not sent");
+            Outcome::Reply(reply) => match EncodedFrame::encode::<C, _>(&Frame::App(&reply)) {
+                Ok(bytes) => {
+                    if let Err(error) = connection.send_frame(bytes, reply.variant().droppable) {
+                        tracing::debug!(user_id = connection.user_id, %error, "reply not sent");
+                    }
                 }
-            }
+                // Never dropped in silence: the client would wait for ever.
+                Err(error) => {
+                    tracing::warn!(user_id = connection.user_id, %error, "reply not encoded");
+                    let message = format!("the reply could not be sent: {error}");
+                    self.send_error(ErrorCode::HandlerFailed, message);
+                }
+            },
             Outcome::Done | Outcome::Stopped => {}
             Outcome::Failed(error) => self.send_error(error.code, error.to_string()),
         }

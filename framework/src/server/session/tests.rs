@@ -13,7 +13,7 @@ use crate::ChatMessage;
 use crate::codec::{Bincode, Codec};
 use crate::connection::run_writer;
 use crate::transport::{FrameWrite, TransportSettings};
-use crate::wire::{ENVELOPE_VERSION, Hello};
+use crate::wire::{ENVELOPE_VERSION, EncodedFrame, Frame, Hello};
 
 /// Every idle connection costs its two task futures; keep them small.
 /// (Debug-build sizes; the bounds leave room for compiler changes.)

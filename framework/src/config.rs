@@ -31,6 +31,12 @@ pub struct TcpServerConfig {
     /// Address [`TcpGameService::start`](crate::TcpGameService::start) binds,
     /// such as `"127.0.0.1:7878"`.
     pub bind_address: String,
+    /// Address of the WebSocket listener, such as `"127.0.0.1:7880"`; `None`
+    /// (the default) serves TCP alone. Browsers connect to `ws://ADDRESS/`;
+    /// a plain HTTP `GET /` there gets the page set with
+    /// [`TcpGameService::web_page`](crate::TcpGameService::web_page). Needs
+    /// the `websocket` feature (on by default).
+    pub ws_bind_address: Option<String>,
     /// Connections pending in the kernel before `accept` takes them: the
     /// listen backlog. A burst of connects beyond it waits for the
     /// client's SYN retry, a second or more.
@@ -152,6 +158,7 @@ impl Default for TcpServerConfig {
     fn default() -> Self {
         TcpServerConfig {
             bind_address: format!("127.0.0.1:{DEFAULT_PORT}"),
+            ws_bind_address: None,
             listen_backlog: 1024,
             max_connections: 10_000,
             max_connections_per_ip: 1024,

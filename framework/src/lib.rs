@@ -31,7 +31,7 @@
 //! The path of one message:
 //!
 //! ```text
-//! transport (TCP) ─► session: handshake, read loop ─► codec ─► middleware chain ─► dispatch ─► #[handler] fn
+//! transport (TCP, WebSocket) ─► session: handshake, read loop ─► codec ─► middleware chain ─► dispatch ─► #[handler] fn
 //!                                                                                              │
 //! transport ◄─ writer ◄─ outbound queue (bounded) ◄─ ConnectionService / RoomConnectionService ◄┘
 //! ```

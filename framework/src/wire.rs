@@ -23,6 +23,16 @@ pub const ENVELOPE_VERSION: u16 = 1;
 /// Bytes in the length prefix.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 
+/// The WebSocket subprotocol a gamewire client may offer; the server
+/// selects it when offered, and accepts clients that offer none.
+pub const WEBSOCKET_SUBPROTOCOL: &str = "gamewire.v1";
+
+/// The WebSocket close code that carries gamewire close code `code`: 4000
+/// plus it, in the range RFC 6455 leaves to applications.
+pub const fn websocket_close_code(code: u16) -> u16 {
+    4000 + code
+}
+
 /// The envelope of every frame.
 ///
 /// The variant index is the first byte of every payload: `0` hello, `1`
@@ -190,6 +200,9 @@ wire_codes! {
         FrameTimeout = 10,
         /// The client kept sending over its message rate.
         RateLimited = 11,
+        /// The client sent something its transport does not carry, such as
+        /// a WebSocket text message.
+        Unsupported = 12,
     }
 }
 
@@ -224,10 +237,10 @@ impl EncodedFrame {
 
     /// The payload alone, as a message transport carries it.
     #[cfg_attr(
-        not(test),
+        not(any(test, feature = "websocket")),
         expect(
             dead_code,
-            reason = "the view of message transports; WebSocket is the next"
+            reason = "the view of message transports, such as WebSocket"
         )
     )]
     pub(crate) fn payload(&self) -> Bytes {
@@ -449,7 +462,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in 1..=11 {
+        for code in 1..=12 {
             assert_eq!(CloseCode::from_u16(code).unwrap().as_u16(), code);
         }
         for code in 1..=7 {

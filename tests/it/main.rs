@@ -37,3 +37,4 @@ mod slow_consumer;
 mod stats_never_go_backwards;
 mod tcp_accept_limit;
 mod tcp_start_binds;
+mod websocket_transport;

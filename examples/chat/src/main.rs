@@ -1,10 +1,28 @@
 //! The built-in chat server on defaults: rooms to join, leave, list and talk in.
 //!
-//! Run: `cargo run -p example-chat` (listens on 127.0.0.1:7878), then talk to
-//! it with `cargo run -p example-chat-client` in another terminal or two.
-//! `RUST_LOG=debug` shows every session starting and ending.
+//! Run: `cargo run -p example-chat` (TCP on 127.0.0.1:7878, WebSocket on
+//! 127.0.0.1:7880), then talk to it with `cargo run -p example-chat-client`
+//! in another terminal or two. `--bind ADDR` and `--ws-bind ADDR` (or
+//! `GAMEWIRE_BIND` and `GAMEWIRE_WS_BIND`) move the listeners; `--help`
+//! says more. `RUST_LOG=debug` shows every session starting and ending.
 
+use clap::Parser;
 use gamewire::{TcpGameService, TcpServerConfig};
+
+/// The default address of the WebSocket listener.
+pub const DEFAULT_WS_BIND: &str = "127.0.0.1:7880";
+
+/// Where the chat server listens.
+#[derive(Debug, Parser)]
+#[command(about = "The gamewire chat server: TCP and WebSocket clients in one set of rooms")]
+struct Args {
+    /// The TCP listener's address.
+    #[arg(long, env = "GAMEWIRE_BIND", default_value = "127.0.0.1:7878")]
+    bind: String,
+    /// The WebSocket listener's address (browsers connect to ws://ADDR/).
+    #[arg(long, env = "GAMEWIRE_WS_BIND", default_value = DEFAULT_WS_BIND)]
+    ws_bind: String,
+}
 
 // ANCHOR: server
 /// The chat server: no protocol or handler of its own, so gamewire serves
@@ -20,7 +38,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    server(TcpServerConfig::default()).start().await?;
+    let args = Args::parse();
+    let config = TcpServerConfig {
+        bind_address: args.bind,
+        ws_bind_address: Some(args.ws_bind),
+        ..TcpServerConfig::default()
+    };
+    server(config).start().await?;
     Ok(())
 }
 // ANCHOR_END: server

@@ -318,6 +318,13 @@ pub struct PooledBuffer {
 }
 
 impl PooledBuffer {
+    /// A buffer of at least `capacity` bytes from `pool` when there is one
+    /// and it pools that size, else from the allocator.
+    pub(crate) fn from(pool: Option<&EnhancedMemoryPool>, capacity: usize) -> Self {
+        pool.and_then(|pool| pool.allocate_buffer(capacity))
+            .unwrap_or_else(|| PooledBuffer::unpooled(capacity))
+    }
+
     /// A buffer that belongs to no pool, for when the pool is off or the
     /// size is not pooled.
     pub(crate) fn unpooled(capacity: usize) -> Self {

@@ -7,9 +7,7 @@
 
 use std::any::TypeId;
 
-use tokio::net::TcpListener;
-
-use super::run::{self, ServeFuture};
+use super::run::{self, Listeners, ServeFuture};
 use super::runtime::Blueprint;
 use crate::chat::ChatMessage;
 use crate::codec::Bincode;
@@ -22,7 +20,7 @@ use crate::protocol::{Location, Message, ProtocolInfo};
 type ServerCodec = Bincode;
 
 /// Runs a server for one protocol.
-pub(crate) type ServeFn = fn(Blueprint, TcpListener) -> ServeFuture;
+pub(crate) type ServeFn = fn(Blueprint, Listeners) -> ServeFuture;
 
 /// Checks the registrations of one protocol against a server's setup.
 pub(crate) type CheckFn = fn(&Blueprint) -> Result<(), BuildError>;

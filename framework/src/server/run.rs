@@ -17,10 +17,19 @@ use crate::protocol::Message;
 /// The future of a whole server run.
 pub(crate) type ServeFuture = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
 
-/// Serves protocol `M`, encoded with `C`, on `listener` until shutdown.
+/// What a run accepts on.
+#[derive(Debug)]
+pub(crate) struct Listeners {
+    pub(crate) tcp: TcpListener,
+    /// WebSocket clients, when `ws_bind_address` is set.
+    #[cfg(feature = "websocket")]
+    pub(crate) ws: Option<TcpListener>,
+}
+
+/// Serves protocol `M`, encoded with `C`, on `listeners` until shutdown.
 pub(crate) fn serve<M: Message, C: Codec>(
     blueprint: Blueprint,
-    listener: TcpListener,
+    listeners: Listeners,
 ) -> ServeFuture {
     Box::pin(async move {
         let runtime = Arc::new(Runtime::<M, C>::build(&blueprint)?);
@@ -44,8 +53,16 @@ pub(crate) fn serve<M: Message, C: Codec>(
             move || connections.connection_stats(),
             shared.shutdown.clone(),
         ));
-        accept_loop(&runtime, &listener).await;
-        drop(listener);
+        let tcp = accept_loop(&runtime, &listeners.tcp);
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = listeners.ws {
+            let ws = crate::transport::WsListener(ws);
+            tokio::join!(tcp, accept_loop(&runtime, &ws));
+        } else {
+            tcp.await;
+        }
+        #[cfg(not(feature = "websocket"))]
+        tcp.await;
         drain(&runtime).await;
         Ok(())
     })

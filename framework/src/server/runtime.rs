@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: CancellationToken,
     pub(crate) started: AtomicBool,
     pub(crate) local_addr: OnceLock<SocketAddr>,
+    /// Where the WebSocket listener listens, when there is one.
+    pub(crate) local_ws_addr: OnceLock<SocketAddr>,
     /// The sockets held: in all, per address, in their handshake.
     pub(crate) admission: Arc<Admission>,
 }
@@ -80,6 +82,7 @@ impl Shared {
             stopped: CancellationToken::new(),
             started: AtomicBool::new(false),
             local_addr: OnceLock::new(),
+            local_ws_addr: OnceLock::new(),
             admission: Arc::new(Admission::new(AdmissionLimits {
                 connections: config.max_connections,
                 per_ip: config.max_connections_per_ip,
@@ -100,6 +103,8 @@ pub(crate) struct Blueprint {
     pub(crate) authenticator: Arc<dyn Authenticator>,
     /// Run in order when a session ends; the chat's comes first.
     pub(crate) disconnect_hooks: Vec<DisconnectHook>,
+    /// What a plain HTTP `GET /` on the WebSocket port gets.
+    pub(crate) web_page: Option<Arc<str>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -178,6 +183,8 @@ impl<M: Message, C: Codec> Runtime<M, C> {
             transport: TransportSettings {
                 // Until the handshake is done; the session raises it then.
                 max_frame_len: config.max_handshake_frame_len.min(config.max_frame_len),
+                max_session_frame_len: config.max_frame_len,
+                web_page: blueprint.web_page.clone(),
                 read_buffer_size: config.read_buffer_size,
                 pool: shared.pool.clone(),
             },

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use super::error::ServerError;
 use super::protocols::{self, ProtocolEntry};
+use super::run::Listeners;
 use super::runtime::{Blueprint, Shared};
 use crate::auth::{AnonymousAuthenticator, Authenticator};
 use crate::config::TcpServerConfig;
@@ -71,6 +72,7 @@ impl TcpGameService {
                 middleware: Vec::new(),
                 authenticator: Arc::new(AnonymousAuthenticator::new()),
                 disconnect_hooks: vec![Arc::new(chat.disconnect_hook())],
+                web_page: None,
                 shared,
             },
             protocol: None,
@@ -147,6 +149,15 @@ impl TcpGameService {
         self
     }
 
+    /// The page a plain HTTP `GET /` on the WebSocket port gets (the
+    /// WebSocket endpoint is the same URL): a browser game's page, with its
+    /// client. Without one, such a request gets a 404 that names the
+    /// endpoint.
+    pub fn web_page(mut self, html: impl Into<Arc<str>>) -> Self {
+        self.blueprint.web_page = Some(html.into());
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &TcpServerConfig {
         &self.blueprint.config
@@ -155,6 +166,12 @@ impl TcpGameService {
     /// The address the server listens on, once it does.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.shared().local_addr.get().copied()
+    }
+
+    /// The address the WebSocket listener listens on, once it does (when
+    /// `ws_bind_address` is set).
+    pub fn local_ws_addr(&self) -> Option<SocketAddr> {
+        self.shared().local_ws_addr.get().copied()
     }
 
     /// Checks the configuration and registrations without binding: the
@@ -278,9 +295,30 @@ impl TcpGameService {
         if let Ok(address) = listener.local_addr() {
             let _ = shared.local_addr.set(address);
         }
-        let result = (protocol.serve)(self.blueprint.clone(), listener).await;
+        let listeners = Listeners {
+            tcp: listener,
+            #[cfg(feature = "websocket")]
+            ws: self.bind_websocket().await?,
+        };
+        let result = (protocol.serve)(self.blueprint.clone(), listeners).await;
         shared.stopped.cancel();
         result
+    }
+
+    /// Binds `ws_bind_address`, when it is set.
+    #[cfg(feature = "websocket")]
+    async fn bind_websocket(&self) -> Result<Option<TcpListener>, ServerError> {
+        let config = &self.blueprint.config;
+        let Some(address) = config.ws_bind_address.clone() else {
+            return Ok(None);
+        };
+        let listener = crate::transport::bind(&address, config.listen_backlog)
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?;
+        if let Ok(address) = listener.local_addr() {
+            let _ = self.shared().local_ws_addr.set(address);
+        }
+        Ok(Some(listener))
     }
 
     /// Stops accepting, delivers what is already queued to every client,

@@ -32,33 +32,40 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::pool::{EnhancedMemoryPool, PooledBuffer};
+use crate::pool::EnhancedMemoryPool;
 use crate::wire::{CloseFrame, EncodedFrame};
 
 mod tcp;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub(crate) use tcp::bind;
+#[cfg(feature = "websocket")]
+pub(crate) use websocket::WsListener;
 
 /// What every connection's reader and writer are given: their limits, and
 /// where their buffers come from.
 #[derive(Debug, Clone)]
 pub(crate) struct TransportSettings {
-    /// Largest payload accepted from the client.
+    /// Largest payload accepted from the client until the session raises
+    /// it ([`FrameRead::set_max_frame_len`]): the handshake's limit.
     pub(crate) max_frame_len: usize,
+    /// The largest it will ever be raised to: the session's own limit.
+    #[cfg_attr(
+        not(feature = "websocket"),
+        expect(dead_code, reason = "read by WebSocket")
+    )]
+    pub(crate) max_session_frame_len: usize,
+    /// What a plain HTTP `GET /` gets, on transports that speak HTTP.
+    #[cfg_attr(
+        not(feature = "websocket"),
+        expect(dead_code, reason = "read by WebSocket")
+    )]
+    pub(crate) web_page: Option<std::sync::Arc<str>>,
     /// Size of a read buffer, taken per read burst.
     pub(crate) read_buffer_size: usize,
     /// Where buffers come from when `enable_enhanced_memory_pool` is on.
     pub(crate) pool: Option<EnhancedMemoryPool>,
-}
-
-impl TransportSettings {
-    /// A buffer of at least `size` bytes: from the pool when it is on.
-    pub(crate) fn buffer(&self, size: usize) -> PooledBuffer {
-        self.pool
-            .as_ref()
-            .and_then(|pool| pool.allocate_buffer(size))
-            .unwrap_or_else(|| PooledBuffer::unpooled(size))
-    }
 }
 
 /// Accepts connections of one transport.
@@ -110,6 +117,14 @@ pub(crate) enum ReadError {
         /// The limit.
         max: usize,
     },
+    /// The client sent something the transport does not carry (a
+    /// WebSocket text message).
+    #[error("{0}")]
+    #[cfg_attr(
+        not(feature = "websocket"),
+        expect(dead_code, reason = "made by WebSocket")
+    )]
+    Unsupported(&'static str),
     /// The connection failed.
     #[error(transparent)]
     Io(#[from] io::Error),

@@ -84,7 +84,8 @@ impl Transport for TcpStream {
             buffer: None,
             splitter: FrameSplitter::new(settings.max_frame_len),
             read_at: Instant::now(),
-            settings: settings.clone(),
+            read_buffer_size: settings.read_buffer_size,
+            pool: settings.pool.clone(),
         };
         let writer = TcpWriter {
             socket: write,
@@ -105,7 +106,10 @@ pub(crate) struct TcpReader {
     splitter: FrameSplitter,
     /// When the last read happened.
     read_at: Instant,
-    settings: TransportSettings,
+    /// The size of a read buffer, and where it comes from: what of the
+    /// settings an idle session keeps.
+    read_buffer_size: usize,
+    pool: Option<EnhancedMemoryPool>,
 }
 
 impl FrameRead for TcpReader {
@@ -130,10 +134,10 @@ impl FrameRead for TcpReader {
             // Waiting for bytes needs no buffer: `poll_read_ready` uses the
             // socket's one read waker.
             ready!(self.socket.as_ref().poll_read_ready(cx))?;
-            let size = self.settings.read_buffer_size;
+            let (size, pool) = (self.read_buffer_size, self.pool.as_ref());
             let buffer = self
                 .buffer
-                .get_or_insert_with(|| self.settings.buffer(size));
+                .get_or_insert_with(|| PooledBuffer::from(pool, size));
             match read_some(&mut self.socket, buffer, cx) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(None)),
                 Poll::Ready(Ok(_)) => self.read_at = Instant::now(),
@@ -216,11 +220,7 @@ impl TcpWriter {
                 if first.len() + frame.len() > WRITE_BATCH {
                     return Err(frame);
                 }
-                let mut buffer = self
-                    .pool
-                    .as_ref()
-                    .and_then(|pool| pool.allocate_buffer(WRITE_BATCH))
-                    .unwrap_or_else(|| PooledBuffer::unpooled(WRITE_BATCH));
+                let mut buffer = PooledBuffer::from(self.pool.as_ref(), WRITE_BATCH);
                 buffer.extend_from_slice(first);
                 buffer.extend_from_slice(frame.with_prefix());
                 self.chunk = Chunk::Copied(buffer);
@@ -300,6 +300,8 @@ mod tests {
         let (socket, _) = listener.accept().await.unwrap();
         let settings = TransportSettings {
             max_frame_len: 1024,
+            max_session_frame_len: 1024,
+            web_page: None,
             read_buffer_size: 256,
             pool: None,
         };

@@ -186,6 +186,12 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                         .close(CloseCode::FrameTooLarge, &reason, false);
                     return;
                 }
+                Read::Failed(ReadError::Unsupported(why)) => {
+                    let reason = format!("unsupported: {why}");
+                    self.connection()
+                        .close(CloseCode::Unsupported, &reason, false);
+                    return;
+                }
                 Read::Failed(ReadError::Io(error)) => {
                     tracing::debug!(user_id = self.session.user_id(), %error, "read failed");
                     return;

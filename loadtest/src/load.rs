@@ -5,7 +5,8 @@
 //! digits of microseconds since the run's epoch); the reader parses just
 //! enough of each `ChatBroadcast` to count it and, for the client's own
 //! lines, record the round trip in an HDR histogram. Pings are answered,
-//! so idle clients stay connected.
+//! so idle clients stay connected. A client speaks TCP (length-prefixed
+//! frames) or WebSocket (one binary message per frame payload).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,13 +15,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use gamewire::wire::{self, ENVELOPE_VERSION, Frame, Hello};
 use gamewire::{ChatMessage, Message};
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 /// How clients send.
@@ -45,17 +51,100 @@ pub(crate) struct ClientCounters {
 pub(crate) struct LoadClient {
     pub(crate) user_id: u32,
     room_id: u32,
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
-    buf: BytesMut,
+    reader: LinkReader,
+    writer: LinkWriter,
 }
 
-/// Connects from `source` (for spreading over 127.0.0.x addresses),
-/// handshakes and joins `room_id`.
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The reading half of a client's connection.
+enum LinkReader {
+    Tcp(OwnedReadHalf, BytesMut),
+    Ws(SplitStream<Ws>),
+}
+
+/// The writing half of a client's connection.
+enum LinkWriter {
+    Tcp(OwnedWriteHalf),
+    Ws(SplitSink<Ws, WsMessage>),
+}
+
+impl LinkReader {
+    /// Reads, and hands every whole frame payload to `each`; `false` once
+    /// the connection is over.
+    async fn read(
+        &mut self,
+        mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        match self {
+            LinkReader::Tcp(reader, buf) => {
+                while let Some(payload) = next_payload(buf) {
+                    each(&payload)?;
+                }
+                Ok(reader.read_buf(buf).await? > 0)
+            }
+            LinkReader::Ws(stream) => loop {
+                match stream.next().await {
+                    Some(Ok(WsMessage::Binary(payload))) => {
+                        each(&payload)?;
+                        return Ok(true);
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None => return Ok(false),
+                    Some(Ok(_)) => continue,
+                    // The server may drop the connection while the client's
+                    // goodbye crosses its own: the end, not a failure (a
+                    // connection lost mid-run shows as lost lines).
+                    Some(Err(
+                        WsError::ConnectionClosed
+                        | WsError::AlreadyClosed
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                    )) => return Ok(false),
+                    Some(Err(error)) => return Err(error.into()),
+                }
+            },
+        }
+    }
+}
+
+impl LinkWriter {
+    /// Sends `frames`, whole length-prefixed frames back to back: as they
+    /// are on TCP, one binary message each on WebSocket.
+    async fn send(&mut self, frames: &mut BytesMut) -> anyhow::Result<()> {
+        match self {
+            LinkWriter::Tcp(writer) => writer.write_all(frames).await?,
+            LinkWriter::Ws(sink) => {
+                let mut all = frames.split().freeze();
+                while all.len() >= 4 {
+                    let len = u32::from_be_bytes([all[0], all[1], all[2], all[3]]) as usize;
+                    let frame = all.split_to(4 + len);
+                    sink.feed(WsMessage::Binary(frame.slice(4..))).await?;
+                }
+                sink.flush().await?;
+            }
+        }
+        frames.clear();
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {
+        match self {
+            LinkWriter::Tcp(writer) => {
+                let _ = writer.shutdown().await;
+            }
+            LinkWriter::Ws(sink) => {
+                let _ = sink.close().await;
+            }
+        }
+    }
+}
+
+/// Connects from `source` (for spreading over 127.0.0.x addresses), over
+/// WebSocket when `websocket`, handshakes and joins `room_id`.
 pub(crate) async fn connect(
     server: SocketAddr,
     source: Option<Ipv4Addr>,
     room_id: u32,
+    websocket: bool,
 ) -> anyhow::Result<LoadClient> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
@@ -63,43 +152,53 @@ pub(crate) async fn connect(
     }
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = if websocket {
+        let request = format!("ws://{server}/");
+        let (ws, _) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        let (sink, stream) = ws.split();
+        (LinkReader::Ws(stream), LinkWriter::Ws(sink))
+    } else {
+        let (reader, writer) = stream.into_split();
+        let buf = BytesMut::with_capacity(4096);
+        (LinkReader::Tcp(reader, buf), LinkWriter::Tcp(writer))
+    };
     let hello = Frame::<()>::Hello(Hello {
         version: ENVELOPE_VERSION,
         protocol: ChatMessage::PROTOCOL.name.to_owned(),
         fingerprint: ChatMessage::PROTOCOL.fingerprint,
         token: String::new(),
     });
-    writer.write_all(&wire::encode_frame(&hello)?).await?;
-    writer
-        .write_all(&wire::encode_frame(&Frame::App(ChatMessage::JoinRoom {
-            room_id,
-        }))?)
-        .await?;
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&wire::encode_frame(&hello)?);
+    let join = Frame::App(ChatMessage::JoinRoom { room_id });
+    out.extend_from_slice(&wire::encode_frame(&join)?);
+    writer.send(&mut out).await?;
     let mut user_id = None;
-    loop {
-        while let Some(payload) = next_payload(&mut buf) {
-            match wire::decode_payload::<Frame<ChatMessage>>(&payload)? {
-                Frame::Welcome(welcome) => user_id = Some(welcome.user_id),
-                Frame::App(ChatMessage::RoomJoined { .. }) => {
-                    let user_id = user_id.context("joined before the welcome")?;
-                    return Ok(LoadClient {
-                        user_id,
-                        room_id,
-                        reader,
-                        writer,
-                        buf,
-                    });
+    let mut joined = false;
+    while !joined {
+        let open = reader
+            .read(|payload| {
+                match wire::decode_payload::<Frame<ChatMessage>>(payload)? {
+                    Frame::Welcome(welcome) => user_id = Some(welcome.user_id),
+                    Frame::App(ChatMessage::RoomJoined { .. }) => joined = true,
+                    Frame::Close(close) => bail!("refused: {}", close.reason),
+                    _ => {}
                 }
-                Frame::Close(close) => bail!("refused: {}", close.reason),
-                _ => {}
-            }
-        }
-        if reader.read_buf(&mut buf).await? == 0 {
+                Ok(())
+            })
+            .await?;
+        if !open && !joined {
             bail!("the server closed the connection during the handshake");
         }
     }
+    let user_id = user_id.context("joined before the welcome")?;
+    Ok(LoadClient {
+        user_id,
+        room_id,
+        reader,
+        writer,
+    })
 }
 
 /// The next complete payload in `buf`.
@@ -216,7 +315,6 @@ pub(crate) async fn drive(
         room_id,
         reader,
         mut writer,
-        buf,
     } = client;
     // Counted as stopped however it ends, a failure included.
     let mut stop = StopAck {
@@ -230,7 +328,6 @@ pub(crate) async fn drive(
     let (pongs_tx, mut pongs) = mpsc::channel::<Bytes>(8);
     let reading = tokio::spawn(read_side(
         reader,
-        buf,
         user_id,
         Arc::clone(&window),
         pongs_tx,
@@ -242,7 +339,10 @@ pub(crate) async fn drive(
         tokio::select! {
             biased;
             () = control.start.cancelled() => break,
-            Some(pong) = pongs.recv() => writer.write_all(&pong).await?,
+            Some(pong) = pongs.recv() => {
+                let mut pong = BytesMut::from(&pong[..]);
+                writer.send(&mut pong).await?;
+            }
         }
     }
     let padding = "x".repeat(text_size.saturating_sub(16));
@@ -314,11 +414,10 @@ pub(crate) async fn drive(
             }
         }
         if !out.is_empty() {
-            writer.write_all(&out).await?;
-            out.clear();
+            writer.send(&mut out).await?;
         }
     }
-    let _ = writer.shutdown().await;
+    writer.shutdown().await;
     reading.await?
 }
 
@@ -345,8 +444,7 @@ impl Drop for StopAck<'_> {
 }
 
 async fn read_side(
-    mut reader: OwnedReadHalf,
-    mut buf: BytesMut,
+    mut reader: LinkReader,
     user_id: u32,
     window: Arc<Semaphore>,
     pongs: mpsc::Sender<Bytes>,
@@ -355,8 +453,8 @@ async fn read_side(
 ) -> anyhow::Result<ClientResult> {
     let mut round_trips = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     loop {
-        while let Some(payload) = next_payload(&mut buf) {
-            match classify(&payload) {
+        let open = reader.read(|payload| {
+            match classify(payload) {
                 Seen::Line { sender, stamp } => {
                     counters.delivered.fetch_add(1, Ordering::Relaxed);
                     if sender == user_id {
@@ -374,9 +472,10 @@ async fn read_side(
                 }
                 Seen::Other => {}
             }
-        }
+            Ok(())
+        });
         // The run ends with the writer's shutdown; the server then closes.
-        if reader.read_buf(&mut buf).await? == 0 {
+        if !open.await? {
             break;
         }
     }

@@ -189,6 +189,10 @@ struct Workload {
     /// Spread clients over 127.0.0.1 … 127.0.0.N.
     #[arg(long, default_value_t = 1)]
     source_ips: u8,
+    /// Connect over WebSocket (`--address` is then the server's WebSocket
+    /// listener) instead of TCP. Not for `compare`: the baseline speaks TCP.
+    #[arg(long)]
+    websocket: bool,
     /// Write a latency chart (SVG) here.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -396,6 +400,11 @@ async fn spawn_server_with(
 
 async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
     workload.check()?;
+    if workload.websocket {
+        bail!(
+            "the baseline speaks TCP only: load one server over WebSocket with `run --websocket`"
+        );
+    }
     let rounds = rounds.max(1);
     let mut results = Vec::with_capacity(rounds);
     let mut merged = [
@@ -617,10 +626,11 @@ async fn connect_all(
         let permit = Arc::clone(&connecting).acquire_owned().await?;
         let (joined_tx, joined_rx) = tokio::sync::oneshot::channel();
         let (pace, text_size) = (workload.pace(), workload.text_size);
+        let websocket = workload.websocket;
         let phase = index as f64 / workload.clients as f64;
         let (counter, control) = (Arc::clone(counter), Arc::clone(control));
         let task = tokio::spawn(async move {
-            let joined = load::connect(address, source, room).await;
+            let joined = load::connect(address, source, room, websocket).await;
             drop(permit);
             let client = match joined {
                 Ok(client) => client,
@@ -751,6 +761,7 @@ mod tests {
             idle: false,
             text_size: 32,
             source_ips: 1,
+            websocket: false,
             svg: None,
             // Without one, every line sent is a round trip recorded.
             warmup: Duration::ZERO,

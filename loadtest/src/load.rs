@@ -77,11 +77,17 @@ impl LinkReader {
         mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<bool> {
         match self {
+            // Read, then hand over every payload now whole: none is left
+            // waiting in `buf` for a read that may never come (the last
+            // member of a quiet room gets nothing after its `RoomJoined`).
             LinkReader::Tcp(reader, buf) => {
+                if reader.read_buf(buf).await? == 0 {
+                    return Ok(false);
+                }
                 while let Some(payload) = next_payload(buf) {
                     each(&payload)?;
                 }
-                Ok(reader.read_buf(buf).await? > 0)
+                Ok(true)
             }
             LinkReader::Ws(stream) => loop {
                 match stream.next().await {

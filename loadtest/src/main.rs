@@ -603,6 +603,9 @@ async fn run(
     Ok((figures, histogram))
 }
 
+/// How long a client may take to connect, handshake and join its room.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connects every client, a few hundred at a time, and starts driving each
 /// as soon as it has joined; returns their tasks.
 async fn connect_all(
@@ -630,7 +633,14 @@ async fn connect_all(
         let phase = index as f64 / workload.clients as f64;
         let (counter, control) = (Arc::clone(counter), Arc::clone(control));
         let task = tokio::spawn(async move {
-            let joined = load::connect(address, source, room, websocket).await;
+            // Bounded, so a server that never answers fails the run
+            // instead of hanging it.
+            let joined = tokio::time::timeout(
+                JOIN_TIMEOUT,
+                load::connect(address, source, room, websocket),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("not in its room after {JOIN_TIMEOUT:?}")));
             drop(permit);
             let client = match joined {
                 Ok(client) => client,

@@ -139,7 +139,7 @@ pub enum ChatMessage {
 }
 
 /// One room in a [`ChatMessage::RoomList`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, gamewire::Describe)]
 pub struct RoomSummary {
     /// The room's id.
     pub room_id: u32,

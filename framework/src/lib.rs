@@ -56,6 +56,7 @@ pub mod client;
 pub mod codec;
 mod config;
 mod connection;
+mod describe;
 mod dispatch;
 mod handler;
 mod heartbeat;
@@ -72,13 +73,42 @@ mod transport;
 pub mod wire;
 
 pub use async_trait::async_trait;
-pub use gamewire_macros::{handler, message, middleware, payload};
+pub use gamewire_macros::{Describe, handler, message, middleware, payload};
+
+/// A protocol's description for clients in other languages: every variant
+/// with its id, direction and fields, and every type its fields use, as
+/// bincode lays them out. A generator (`gamewire-codegen` writes a
+/// TypeScript client) reads a [`ProtocolSchema`](schema::ProtocolSchema).
+///
+/// `#[message]` describes the protocol; a field's type describes itself
+/// through [`Describe`]: the standard types do, and a type
+/// of your own does with `#[derive(gamewire::Describe)]`.
+///
+/// ```
+/// use gamewire::ChatMessage;
+/// use gamewire::schema::{ProtocolSchema, WireShape};
+///
+/// let schema = ProtocolSchema::of::<ChatMessage>();
+/// assert_eq!(schema.name, "ChatMessage");
+/// let list = schema.variants.iter().find(|v| v.name == "RoomList").unwrap();
+/// assert_eq!(
+///     list.fields.shapes().next(),
+///     Some(&WireShape::Seq(Box::new(WireShape::Named("RoomSummary".into()))))
+/// );
+/// assert!(schema.types.contains_key("RoomSummary"));
+/// assert!(schema.undescribed().is_empty());
+/// ```
+pub mod schema {
+    pub use crate::describe::{Describe, EnumVariant, Fields, Registry, TypeDef, WireShape};
+    pub use crate::protocol::{ProtocolSchema, VariantSchema};
+}
 
 pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};
 pub use crate::chat::{ChatMessage, ChatRoomMessageHandler};
 pub use crate::codec::MAX_FRAME_LEN_LIMIT;
 pub use crate::config::{ConfigError, DEFAULT_PORT, SlowConsumerPolicy, TcpServerConfig};
 pub use crate::connection::{ConnectionInfo, ConnectionService, SendError};
+pub use crate::describe::Describe;
 pub use crate::dispatch::BuildError;
 pub use crate::handler::{
     FromSession, HandlerContext, HandlerError, IntoReply, Rejection, Reply, Requirement,
@@ -113,6 +143,10 @@ pub mod __private {
     pub use ::serde;
     pub use ::std;
 
+    pub use crate::describe::{
+        Describe, DescribeProbe, EnumVariant, Fields, Registry, TypeDef, ViaDescribe, ViaName,
+        WireShape,
+    };
     pub use crate::handler::{
         FromSession, HandlerContext, HandlerFuture, HandlerRegistration, IntoReply,
         PayloadOfHandledVariant, Rejection, Reply, Requirement, TypedHandler, payload_matches,

@@ -8,10 +8,13 @@
 //! [`inventory`].
 
 use std::any::TypeId;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserializer, Serialize, Serializer};
+
+use crate::describe::{Fields, Registry, TypeDef, WireShape};
 
 /// A protocol: an enum marked `#[message]`.
 ///
@@ -31,6 +34,11 @@ pub trait Message:
     /// The declaration index of this value's variant in
     /// [`ProtocolInfo::variants`].
     fn variant_index(&self) -> usize;
+
+    /// The fields of every variant, in declaration order, registering the
+    /// named types they use in `registry`: what
+    /// [`ProtocolSchema::of`] is made of.
+    fn describe(registry: &mut Registry) -> Vec<Fields>;
 
     /// The static description of this value's variant.
     fn variant(&self) -> &'static VariantInfo {
@@ -260,4 +268,106 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
         i += 1;
     }
     hash
+}
+
+/// One variant of a protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantSchema {
+    /// The variant's name.
+    pub name: String,
+    /// Its wire id.
+    pub id: u32,
+    /// Which way it travels.
+    pub direction: Direction,
+    /// Its fields.
+    pub fields: Fields,
+}
+
+/// Everything a generator needs to speak a protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolSchema {
+    /// The enum's name.
+    pub name: String,
+    /// The fingerprint the hello carries.
+    pub fingerprint: u64,
+    /// The variants, in declaration order.
+    pub variants: Vec<VariantSchema>,
+    /// The structs and enums the fields use, the protocol itself excluded.
+    pub types: BTreeMap<String, TypeDef>,
+}
+
+impl ProtocolSchema {
+    /// The description of protocol `M`.
+    pub fn of<M: Message>() -> Self {
+        let mut registry = Registry::default();
+        let fields = M::describe(&mut registry);
+        let info = M::PROTOCOL;
+        let variants = info
+            .variants
+            .iter()
+            .zip(fields)
+            .map(|(variant, fields)| VariantSchema {
+                name: variant.name.to_owned(),
+                id: variant.id,
+                direction: variant.direction,
+                fields,
+            })
+            .collect();
+        let mut types = registry.into_types();
+        types.remove(info.name);
+        ProtocolSchema {
+            name: info.name.to_owned(),
+            fingerprint: info.fingerprint,
+            variants,
+            types,
+        }
+    }
+
+    /// The Rust names of the field types that do not describe themselves,
+    /// with where they are used (`Variant.field`).
+    pub fn undescribed(&self) -> Vec<(String, &'static str)> {
+        let mut found = Vec::new();
+        let mut visit = |place: String, fields: &Fields| {
+            for (i, shape) in fields.shapes().enumerate() {
+                let field = match fields {
+                    Fields::Named(named) => named[i].0.clone(),
+                    _ => i.to_string(),
+                };
+                collect_undescribed(shape, &format!("{place}.{field}"), &mut found);
+            }
+        };
+        for variant in &self.variants {
+            visit(variant.name.clone(), &variant.fields);
+        }
+        for (name, def) in &self.types {
+            match def {
+                TypeDef::Struct(fields) => visit(name.clone(), fields),
+                TypeDef::Enum(variants) => {
+                    for variant in variants {
+                        visit(format!("{name}::{}", variant.name), &variant.fields);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+fn collect_undescribed(shape: &WireShape, place: &str, found: &mut Vec<(String, &'static str)>) {
+    match shape {
+        WireShape::Undescribed(name) => found.push((place.to_owned(), name)),
+        WireShape::Optional(inner) | WireShape::Seq(inner) => {
+            collect_undescribed(inner, place, found)
+        }
+        WireShape::Map(key, value) => {
+            collect_undescribed(key, place, found);
+            collect_undescribed(value, place, found);
+        }
+        WireShape::Tuple(items) => {
+            for item in items {
+                collect_undescribed(item, place, found);
+            }
+        }
+        _ => {}
+    }
 }

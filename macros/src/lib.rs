@@ -14,6 +14,7 @@
 
 use proc_macro::TokenStream;
 
+mod describe;
 mod diag;
 mod handler;
 mod kw;
@@ -257,5 +258,40 @@ pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn payload(args: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = payload::expand(args.into(), item.into());
     diag::debug_dump("payload", &expanded);
+    expanded.into()
+}
+
+/// Lets a struct or enum of yours be described in a protocol's schema, so
+/// a generated client (`gamewire-codegen`) can encode and decode it.
+///
+/// `#[payload]` derives it for you; derive it yourself on a type that
+/// derives serde's traits directly. The description follows serde's
+/// derive as bincode lays it out: a struct is its fields in order, an enum
+/// a varint tag (the variant's position) and then the variant's fields. A
+/// field whose type does not implement `Describe` is listed as undescribed
+/// rather than failing the build; `ProtocolSchema::undescribed` names it.
+///
+/// # Examples
+///
+/// ```
+/// use gamewire::schema::{ProtocolSchema, TypeDef};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, gamewire::Describe)]
+/// pub struct Position { pub x: i32, pub y: i32 }
+///
+/// let mut registry = gamewire::schema::Registry::default();
+/// <Position as gamewire::Describe>::shape(&mut registry);
+/// assert!(matches!(registry.into_types()["Position"], TypeDef::Struct(_)));
+/// ```
+///
+/// # Errors
+///
+/// Compile errors: a generic type, a `union`, or a `#[serde]` key that
+/// changes the layout (`flatten`, `skip`, `with`, `transparent`, `tag`,
+/// ...). Renaming keys are fine: bincode writes no names.
+#[proc_macro_derive(Describe)]
+pub fn derive_describe(item: TokenStream) -> TokenStream {
+    let expanded = describe::derive(item.into());
+    diag::debug_dump("Describe", &expanded);
     expanded.into()
 }

@@ -120,6 +120,47 @@ private_paths! {
     middleware_registration => MiddlewareRegistration;
     /// `type_id`, the fn.
     type_id => type_id;
+    /// `std::vec::Vec`.
+    vec => std::vec::Vec;
+    /// `std::any::type_name`, the fn.
+    type_name => std::any::type_name;
+    /// `Describe`, the trait.
+    describe => Describe;
+    /// `DescribeProbe`.
+    describe_probe => DescribeProbe;
+    /// `ViaDescribe`, the probe's first choice.
+    via_describe => ViaDescribe;
+    /// `ViaName`, the probe's fallback.
+    via_name => ViaName;
+    /// `Registry`, of described types.
+    registry => Registry;
+    /// `Fields`.
+    fields => Fields;
+    /// `WireShape`.
+    wire_shape => WireShape;
+    /// `TypeDef`.
+    type_def => TypeDef;
+    /// `EnumVariant`.
+    enum_variant => EnumVariant;
+}
+
+/// The shape of a field of type `ty`, as an expression that reads
+/// `__registry`: [`Describe::shape`] when the type implements it, its name
+/// otherwise. Never a compile error, so a field type that does not
+/// describe itself still compiles and a generator reports it.
+pub(crate) fn shape_of(ty: &TokenStream) -> TokenStream {
+    let span = Span::call_site();
+    let (probe, via_describe, via_name) =
+        (describe_probe(span), via_describe(span), via_name(span));
+    quote_spanned! {span=>
+        {
+            #[allow(unused_imports)]
+            use #via_describe as _;
+            #[allow(unused_imports)]
+            use #via_name as _;
+            (&#probe::<#ty>::new()).probe_shape(__registry)
+        }
+    }
 }
 
 core_paths! {

@@ -27,6 +27,7 @@ mod limits_hold_server_memory;
 mod message_wire_ids;
 mod middleware_chain;
 mod performance_services;
+mod protocol_schema;
 mod queue_bounds;
 mod room_disconnect_leaves;
 mod room_limits;

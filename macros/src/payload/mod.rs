@@ -4,6 +4,7 @@
 //! directly would make every user depend on serde; `#[payload]` derives
 //! them through gamewire's own copy instead, and adds `Debug` and `Clone`
 //! when the item does not derive them, since message fields need both.
+//! It derives `Describe` too, so generated clients know the type.
 //! There is no cross-item rule to validate, so the stages are parse and
 //! expand.
 
@@ -49,8 +50,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let deserialize = paths::deserialize(Span::call_site());
     let serde_crate = paths::SERDE_CRATE;
     let std_derives = derives.unwrap_or_default();
+    let describe = quote!(::gamewire::Describe);
     quote! {
-        #[derive(#serialize, #deserialize)]
+        #[derive(#serialize, #deserialize, #describe)]
         #[serde(crate = #serde_crate)]
         #(#[derive(#std_derives)])*
         #item

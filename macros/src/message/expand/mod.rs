@@ -306,6 +306,11 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
         let (variant, index) = (v.ident(), Literal::usize_suffixed(v.index));
         quote!(Self::#variant { .. } => #index,)
     });
+    let (registry, fields, vec) = (paths::registry(span), paths::fields(span), paths::vec(span));
+    let described = protocol
+        .variants
+        .iter()
+        .map(|v| crate::describe::fields_expr(&v.original.fields));
     quote! {
         #[automatically_derived]
         impl #message for #ident {
@@ -320,6 +325,10 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
                 match self {
                     #(#arms)*
                 }
+            }
+
+            fn describe(__registry: &mut #registry) -> #vec<#fields> {
+                #vec::from([#(#described),*])
             }
         }
     }

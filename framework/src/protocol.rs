@@ -292,7 +292,7 @@ pub struct ProtocolSchema {
     pub fingerprint: u64,
     /// The variants, in declaration order.
     pub variants: Vec<VariantSchema>,
-    /// The structs and enums the fields use, the protocol itself excluded.
+    /// The structs and enums the fields use, by name.
     pub types: BTreeMap<String, TypeDef>,
 }
 
@@ -313,13 +313,11 @@ impl ProtocolSchema {
                 fields,
             })
             .collect();
-        let mut types = registry.into_types();
-        types.remove(info.name);
         ProtocolSchema {
             name: info.name.to_owned(),
             fingerprint: info.fingerprint,
             variants,
-            types,
+            types: registry.into_types(),
         }
     }
 

@@ -101,6 +101,7 @@ pub use gamewire_macros::{Describe, handler, message, middleware, payload};
 pub mod schema {
     pub use crate::describe::{Describe, EnumVariant, Fields, Registry, TypeDef, WireShape};
     pub use crate::protocol::{ProtocolSchema, VariantSchema};
+    pub use crate::server::linked;
 }
 
 pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};

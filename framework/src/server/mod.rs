@@ -27,5 +27,5 @@ mod service;
 mod session;
 
 pub use error::ServerError;
-pub use protocols::ProtocolRegistration;
+pub use protocols::{ProtocolRegistration, linked};
 pub use service::{TcpGameService, shutdown_signal};

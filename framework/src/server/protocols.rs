@@ -13,7 +13,7 @@ use crate::chat::ChatMessage;
 use crate::codec::Bincode;
 use crate::dispatch::BuildError;
 use crate::handler::HandlerRegistration;
-use crate::protocol::{Location, Message, ProtocolInfo};
+use crate::protocol::{Location, Message, ProtocolInfo, ProtocolSchema};
 
 /// The codec every server speaks. A second codec would be an addition in
 /// `codec/`, chosen here.
@@ -39,6 +39,8 @@ pub struct ProtocolRegistration {
     pub builtin: bool,
     /// Where the `#[message]` enum is declared.
     pub location: Location,
+    /// The protocol's schema, for client generators.
+    pub schema: fn() -> ProtocolSchema,
     /// Serves this protocol on a listener.
     pub(crate) entry: ProtocolEntry,
 }
@@ -51,12 +53,25 @@ impl ProtocolRegistration {
             info: M::PROTOCOL,
             builtin,
             location,
+            schema: ProtocolSchema::of::<M>,
             entry: ProtocolEntry::of::<M>(),
         }
     }
 }
 
 inventory::collect!(ProtocolRegistration);
+
+/// The schemas of every `#[message]` protocol this binary links in, the
+/// built-in chat included, sorted by name: what a client generator run from
+/// the user's own crate offers to generate.
+pub fn linked() -> Vec<ProtocolSchema> {
+    let mut schemas: Vec<ProtocolSchema> = inventory::iter::<ProtocolRegistration>
+        .into_iter()
+        .map(|reg| (reg.schema)())
+        .collect();
+    schemas.sort_by(|a, b| a.name.cmp(&b.name));
+    schemas
+}
 
 /// The entry points of one protocol.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@
 //! them these tests say they were skipped, and under CI they fail.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,17 +16,15 @@ use gamewire::prelude::*;
 use gamewire::schema::ProtocolSchema;
 use gamewire::{ChatMessage, TcpServerConfig};
 
+use gamewire_tests::node::{Node, repo, scratch};
+
 use crate::support::*;
 
 /// Where the generated chat client is committed, as the book names it.
 const CHAT_MODULE: &str = "clients/typescript/src/chat.ts";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the repository")
-        .to_owned()
-}
+/// The chat module compiled, as the chat example's demo page includes it.
+const DEMO_SCRIPT: &str = "examples/chat/web/chat.js";
 
 #[test]
 fn the_committed_chat_client_is_what_the_generator_writes() {
@@ -41,111 +39,18 @@ fn the_committed_chat_client_is_what_the_generator_writes() {
     );
 }
 
-/// Node.js and the pinned TypeScript compiler.
-struct Node {
-    /// `--experimental-websocket` where `WebSocket` is not yet a global
-    /// (Node.js before 22).
-    flags: Vec<&'static str>,
-    tsc: PathBuf,
-}
-
-impl Node {
-    /// Node and `tsc`, or `None` when this machine lacks them (a newcomer's
-    /// machine; under CI that fails instead).
-    fn find() -> Option<Node> {
-        if !tool_available("node", "nodejs") {
-            return None;
-        }
-        let tsc = repo().join("clients/typescript/node_modules/typescript/bin/tsc");
-        if !tsc.exists() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "the TypeScript compiler is missing; run `npm ci` in clients/typescript"
-            );
-            eprintln!("skipped: run `npm ci` in clients/typescript for the TypeScript tests");
-            return None;
-        }
-        let version = std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .expect("node runs");
-        let version = String::from_utf8_lossy(&version.stdout);
-        let major: u32 = version
-            .trim()
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|major| major.parse().ok())
-            .expect("node prints vMAJOR.MINOR.PATCH");
-        let flags = if major < 22 {
-            vec!["--experimental-websocket"]
-        } else {
-            Vec::new()
-        };
-        Some(Node { flags, tsc })
-    }
-
-    /// Runs `node` with `args`, bounded in time; fails the test with its
-    /// output unless it succeeds, and prints its output either way.
-    async fn run(&self, args: &[&str], env: &[(&str, String)]) {
-        let mut command = tokio::process::Command::new("node");
-        command
-            .args(&self.flags)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(repo().join("clients/typescript"))
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-            .await
-            .expect("node finished within 120 s")
-            .expect("node started");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        println!("{stdout}{stderr}");
-        assert!(
-            output.status.success(),
-            "node {args:?} failed:\n{stdout}\n{stderr}"
-        );
-    }
-
-    /// Compiles `sources` (or the client's `tsconfig.json`) into `out`.
-    async fn tsc(&self, sources: &[&Path], out: &Path) {
-        let tsc = self.tsc.to_str().unwrap();
-        let out = out.to_str().unwrap();
-        let mut args = vec![tsc, "--outDir", out];
-        let sources: Vec<&str> = sources.iter().map(|s| s.to_str().unwrap()).collect();
-        if sources.is_empty() {
-            args.extend(["-p", "."]);
-        } else {
-            args.extend([
-                "--target",
-                "ES2020",
-                "--module",
-                "ES2020",
-                "--strict",
-                "--noUnusedLocals",
-                "--noUnusedParameters",
-                "--noImplicitReturns",
-            ]);
-            args.extend(sources);
-        }
-        self.run(&args, &[]).await;
-    }
-}
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generated_client_talks_to_a_live_server() {
     let Some(node) = Node::find() else { return };
-    let out = scratch("typescript-chat");
+    let out = scratch(Path::new(env!("CARGO_TARGET_TMPDIR")), "typescript-chat");
     node.tsc(&[], &out).await;
+    let compiled = std::fs::read_to_string(out.join("chat.js")).unwrap();
+    let demo = std::fs::read_to_string(repo().join(DEMO_SCRIPT)).unwrap();
+    assert!(
+        compiled == demo,
+        "{DEMO_SCRIPT} is not the compiled {CHAT_MODULE}; rebuild it with\n  \
+         (cd clients/typescript && npm run build:demo)"
+    );
 
     let burst = 64;
     let service = chat_server(TcpServerConfig {
@@ -403,7 +308,10 @@ fn the_vectors_hold_the_chapter_s_examples() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_of_the_encoding_table_encodes_as_rust_does() {
     let Some(node) = Node::find() else { return };
-    let dir = scratch("typescript-wire-table");
+    let dir = scratch(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "typescript-wire-table",
+    );
     let source = dir.join("wire_table.ts");
     let module = gamewire_codegen::typescript(&ProtocolSchema::of::<WireTable>()).unwrap();
     std::fs::write(&source, module).unwrap();

@@ -2,7 +2,7 @@
 //!
 //! Run: `cargo run -p example-chat` (TCP on 127.0.0.1:7878, WebSocket on
 //! 127.0.0.1:7880), then talk to it with `cargo run -p example-chat-client`
-//! in another terminal or two. `--bind ADDR` and `--ws-bind ADDR` (or
+//! in another terminal or two, or open http://127.0.0.1:7880/ in a browser. `--bind ADDR` and `--ws-bind ADDR` (or
 //! `GAMEWIRE_BIND` and `GAMEWIRE_WS_BIND`) move the listeners; `--help`
 //! says more. `RUST_LOG=debug` shows every session starting and ending.
 
@@ -26,9 +26,18 @@ struct Args {
 
 // ANCHOR: server
 /// The chat server: no protocol or handler of its own, so gamewire serves
-/// its built-in `ChatMessage` protocol.
+/// its built-in `ChatMessage` protocol, and the browser demo on the
+/// WebSocket port's plain HTTP.
 pub fn server(config: TcpServerConfig) -> TcpGameService {
-    TcpGameService::with_config(config)
+    TcpGameService::with_config(config).web_page(demo_page())
+}
+
+/// The browser demo: `web/index.html` with the generated chat client
+/// (`clients/typescript/src/chat.ts`, compiled to `web/chat.js` by `npm run
+/// build:demo`) in its script.
+pub fn demo_page() -> String {
+    include_str!("../web/index.html")
+        .replace("/*gamewire-chat-client*/", include_str!("../web/chat.js"))
 }
 
 #[tokio::main]

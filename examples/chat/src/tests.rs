@@ -194,3 +194,88 @@ async fn the_books_python_client_can_chat() {
     );
     service.shutdown().await;
 }
+
+/// What the TCP client says in the browser test.
+const TCP_LINE: &str = "hello from tcp";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pages_and_a_tcp_client_chat_in_one_room() {
+    use gamewire_tests::node::{Node, chromium};
+    let Some(node) = Node::find() else { return };
+    let Some(chromium) = chromium() else { return };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = server(TcpServerConfig {
+        ws_bind_address: Some("127.0.0.1:0".into()),
+        ..TcpServerConfig::default()
+    });
+    let running = service.clone();
+    tokio::spawn(async move { running.serve(listener).await });
+    let ws = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Some(ws) = service.local_ws_addr() {
+                break ws;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the WebSocket listener is up");
+
+    const ROOM: u32 = 7;
+    let mut tcp = Client::<ChatMessage>::connect(address).await.unwrap();
+    tcp.send(&ChatMessage::JoinRoom { room_id: ROOM })
+        .await
+        .unwrap();
+    assert!(matches!(
+        tcp.next_message().await.unwrap(),
+        ChatMessage::RoomJoined { room_id: ROOM, .. }
+    ));
+
+    // Once both pages are in the room, the TCP client speaks, then waits
+    // for a line from each page.
+    let talk = async {
+        let mut joined = 0;
+        while joined < 2 {
+            if let ChatMessage::UserJoined { room_id: ROOM, .. } = tcp.next_message().await.unwrap()
+            {
+                joined += 1;
+            }
+        }
+        tcp.send(&ChatMessage::SendChat {
+            room_id: ROOM,
+            text: TCP_LINE.into(),
+        })
+        .await
+        .unwrap();
+        let mut heard = std::collections::BTreeSet::new();
+        while heard.len() < 2 {
+            if let ChatMessage::ChatBroadcast { text, .. } = tcp.next_message().await.unwrap()
+                && text.starts_with("hello from page")
+            {
+                heard.insert(text);
+            }
+        }
+        heard
+    };
+    let env = [
+        ("GAMEWIRE_PAGE_URL", format!("http://{ws}/")),
+        ("GAMEWIRE_ROOM", ROOM.to_string()),
+        ("GAMEWIRE_TCP_LINE", TCP_LINE.into()),
+        ("GAMEWIRE_CHROMIUM", chromium.display().to_string()),
+    ];
+    let browser = node.run(
+        &["--test", "--test-reporter=spec", "test/browser.e2e.mjs"],
+        &env,
+    );
+    let (heard, ()) = tokio::time::timeout(std::time::Duration::from_secs(150), async {
+        tokio::join!(talk, browser)
+    })
+    .await
+    .expect("the browser test ended within 150 s");
+    assert_eq!(
+        heard.into_iter().collect::<Vec<_>>(),
+        ["hello from page A", "hello from page B"]
+    );
+}

@@ -1,7 +1,7 @@
 //! Typed clients in other languages, generated from a gamewire protocol.
 //!
 //! A `#[message]` enum describes itself
-//! ([`ProtocolSchema`](gamewire::schema::ProtocolSchema)): its variants, ids,
+//! ([`gamewire::schema::ProtocolSchema`]): its variants, ids,
 //! directions, field types and fingerprint. [`typescript`] turns that into
 //! one dependency-free TypeScript module: the message types, an encoder and
 //! decoder of the wire chapter's bincode subset, the fingerprint, and a

@@ -12,6 +12,10 @@ use crate::codec::MAX_FRAME_LEN_LIMIT;
 /// examples and the chat client.
 pub const DEFAULT_PORT: u16 = 7878;
 
+/// What a closing connection reads and drops at most while it lingers
+/// ([`TcpServerConfig::close_linger`]).
+pub const CLOSE_LINGER_BYTES: usize = 1024 * 1024;
+
 /// Everything the server can be tuned with.
 ///
 /// Build it with struct-update syntax, as the original guide does:
@@ -98,6 +102,12 @@ pub struct TcpServerConfig {
     /// before it is dropped; on shutdown, handlers still running then are
     /// dropped at their next `.await`.
     pub drain_timeout: Duration,
+    /// Time a connection the server closes keeps reading, and dropping,
+    /// what the client still sends (at most [`CLOSE_LINGER_BYTES`]), so
+    /// that its close frame reaches the client: a socket closed with
+    /// unread bytes resets the connection, and the reset can destroy the
+    /// close frame before the client reads it. Zero closes at once.
+    pub close_linger: Duration,
     /// Undecodable or unknown messages tolerated from one connection before
     /// it is closed (`TooManyErrors`). Each one gets an error frame.
     pub max_protocol_errors: u32,
@@ -174,6 +184,7 @@ impl Default for TcpServerConfig {
             heartbeat_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            close_linger: Duration::from_secs(1),
             max_protocol_errors: 16,
             message_rate: 500,
             message_burst: 4096,

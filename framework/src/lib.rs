@@ -107,7 +107,9 @@ pub mod schema {
 pub use crate::auth::{AnonymousAuthenticator, AuthError, Authenticator};
 pub use crate::chat::{ChatMessage, ChatRoomMessageHandler};
 pub use crate::codec::MAX_FRAME_LEN_LIMIT;
-pub use crate::config::{ConfigError, DEFAULT_PORT, SlowConsumerPolicy, TcpServerConfig};
+pub use crate::config::{
+    CLOSE_LINGER_BYTES, ConfigError, DEFAULT_PORT, SlowConsumerPolicy, TcpServerConfig,
+};
 pub use crate::connection::{ConnectionInfo, ConnectionService, SendError};
 pub use crate::describe::Describe;
 pub use crate::dispatch::BuildError;

@@ -211,7 +211,7 @@ wire_codes! {
 ///
 /// The prefix is written when the frame is encoded, so a byte-stream
 /// transport writes [`with_prefix`](Self::with_prefix) as it is and a
-/// message transport writes [`payload`](Self::payload), a view of the same
+/// message transport writes [`payload_slice`](Self::payload_slice), a view of the same
 /// bytes: a broadcast encodes once and shares one buffer among recipients
 /// on every transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,15 +236,36 @@ impl EncodedFrame {
     }
 
     /// The payload alone, as a message transport carries it.
+    #[cfg(test)]
+    pub(crate) fn payload(&self) -> Bytes {
+        self.0.slice(LENGTH_PREFIX_LEN..)
+    }
+
+    /// The payload alone, borrowed.
     #[cfg_attr(
-        not(any(test, feature = "websocket")),
+        not(feature = "websocket"),
         expect(
             dead_code,
             reason = "the view of message transports, such as WebSocket"
         )
     )]
-    pub(crate) fn payload(&self) -> Bytes {
-        self.0.slice(LENGTH_PREFIX_LEN..)
+    pub(crate) fn payload_slice(&self) -> &[u8] {
+        &self.0[LENGTH_PREFIX_LEN..]
+    }
+
+    /// The payload alone, owned: the same bytes, with no count of their
+    /// sharers taken or given back.
+    #[cfg_attr(
+        not(feature = "websocket"),
+        expect(
+            dead_code,
+            reason = "the view of message transports, such as WebSocket"
+        )
+    )]
+    pub(crate) fn into_payload(self) -> Bytes {
+        let mut bytes = self.0;
+        bytes::Buf::advance(&mut bytes, LENGTH_PREFIX_LEN);
+        bytes
     }
 
     /// Bytes on a byte stream: prefix and payload.

@@ -138,3 +138,97 @@ async fn a_burst_does_not_hold_up_the_others() {
     let unbudgeted = burst_read_before_the_reply(100_000).await;
     assert!(unbudgeted > 1000, "{unbudgeted}");
 }
+
+/// A connection the server closes is read on until the client closes its
+/// side (for at most `close_linger`): a client that keeps sending while
+/// its close frame travels gets the frame and a clean end of the stream,
+/// and its writes are not answered with a reset, which on a real network
+/// can destroy the close frame in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_lingers_until_the_client_closes() {
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::oneshot;
+
+    let service = test_server(TcpServerConfig {
+        message_rate: 5,
+        message_burst: 8,
+        max_protocol_errors: 4,
+        ..test_config()
+    });
+    let address = start(&service).await;
+    let (raw, _) = RawClient::handshake::<TestMessage>(address).await;
+    let count = gamewire::wire::encode_frame(&Frame::App(TestMessage::Count)).unwrap();
+    let (mut read, mut write) = raw.socket.into_split();
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    // A frame every 2 ms, over the rate, until told to stop; then the
+    // client closes its side.
+    let sending = tokio::spawn(async move {
+        let result = loop {
+            if stopped.try_recv().is_ok() {
+                break Ok(());
+            }
+            if let Err(error) = write.write_all(&count).await {
+                break Err(error);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let _ = write.shutdown().await;
+        result
+    });
+    let mut buf = bytes::BytesMut::new();
+    let splitter = gamewire::wire::FrameSplitter::new(gamewire::MAX_FRAME_LEN_LIMIT);
+    let close = loop {
+        if let Some(payload) = splitter.split(&mut buf).unwrap() {
+            match gamewire::wire::decode_payload::<Frame<TestMessage>>(&payload).unwrap() {
+                Frame::Close(close) => break close,
+                _ => continue,
+            }
+        }
+        let n = within(read.read_buf(&mut buf)).await.unwrap();
+        assert!(n > 0, "the stream ended without a close frame");
+    };
+    assert_eq!(close.code, CloseCode::RateLimited.as_u16(), "{close:?}");
+    // The client goes on sending for a while after the close frame.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    let sent = within(sending).await.unwrap();
+    assert!(sent.is_ok(), "a write failed: {sent:?}");
+    let mut rest = Vec::new();
+    let end = within(read.read_to_end(&mut rest)).await;
+    assert!(
+        end.is_ok(),
+        "the stream ended with {end:?}, not a clean close"
+    );
+    service.shutdown().await;
+}
+
+/// The linger is bounded: a client that keeps sending after its close is
+/// cut off once `close_linger` is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_linger_ends_when_its_time_is_up() {
+    let service = test_server(TcpServerConfig {
+        message_rate: 5,
+        message_burst: 8,
+        max_protocol_errors: 4,
+        close_linger: Duration::from_millis(300),
+        ..test_config()
+    });
+    let address = start(&service).await;
+    let (mut raw, _) = RawClient::handshake::<TestMessage>(address).await;
+    let count = gamewire::wire::encode_frame(&Frame::App(TestMessage::Count)).unwrap();
+    let started = std::time::Instant::now();
+    // Sends for ever, reading nothing: the writes fail once the server
+    // has let the socket go.
+    let failed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if raw.socket.write_all(&count).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(failed.is_ok(), "the server was still reading after 10 s");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    service.shutdown().await;
+}

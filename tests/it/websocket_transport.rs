@@ -250,3 +250,113 @@ async fn a_plain_get_gets_the_page() {
     assert!(response.contains("WebSocket endpoint"), "{response}");
     service.shutdown().await;
 }
+
+/// The WebSocket layer's own answers: a ping gets its pong while the
+/// server has nothing else to send, and a client's close gets the reply,
+/// ends the session and leaves its rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_and_closes_are_answered() {
+    let service = chat_server(ws_config());
+    let (tcp_address, ws_address) = start_ws(&service).await;
+    let (mut ws, _) = connect(ws_address, true).await;
+    let user = handshake::<ChatMessage>(&mut ws).await;
+    ws.send(WsMessage::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(pong, WsMessage::Pong(b"are you there".to_vec().into()));
+
+    let mut tcp = Client::<ChatMessage>::connect(tcp_address).await.unwrap();
+    tcp.send(&ChatMessage::JoinRoom { room_id: 3 })
+        .await
+        .unwrap();
+    tcp.next_message().await.unwrap();
+    send(&mut ws, &Frame::App(ChatMessage::JoinRoom { room_id: 3 })).await;
+    assert!(matches!(
+        next::<ChatMessage>(&mut ws).await,
+        Ok(Frame::App(ChatMessage::RoomJoined { room_id: 3, .. }))
+    ));
+    ws.close(None).await.unwrap();
+    // The reply to the close ends the stream; nothing comes after it.
+    loop {
+        match within(ws.next()).await {
+            Some(Ok(WsMessage::Close(_))) | None => break,
+            Some(Ok(WsMessage::Binary(_))) => continue,
+            other => panic!("expected the close reply, got {other:?}"),
+        }
+    }
+    loop {
+        if let ChatMessage::UserLeft {
+            room_id: 3,
+            user_id,
+        } = tcp.next_message().await.unwrap()
+        {
+            assert_eq!(user_id, user);
+            break;
+        }
+    }
+    service.shutdown().await;
+}
+
+/// A client that writes its first frame right behind its upgrade request,
+/// in one segment, is read from that frame on; an upgrade that lacks what
+/// RFC 6455 asks for gets a 400.
+#[tokio::test]
+async fn the_upgrade_is_checked_and_early_frames_are_read() {
+    let service = test_server(ws_config());
+    let (_, ws_address) = start_ws(&service).await;
+    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    // The hello, as one masked binary frame (a mask of zeros leaves the
+    // payload as it is).
+    let hello = wire::encode_frame(&Frame::<()>::Hello(hello::<TestMessage>())).unwrap();
+    let payload = &hello[4..];
+    assert!(payload.len() < 126);
+    let mut bytes = request.as_bytes().to_vec();
+    bytes.extend_from_slice(&[0x82, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+    bytes.extend_from_slice(payload);
+    let mut socket = TcpStream::connect(ws_address).await.unwrap();
+    socket.write_all(&bytes).await.unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 512];
+    // The 101, then the welcome as an unmasked binary frame.
+    let welcome = loop {
+        let n = within(socket.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&response));
+        response.extend_from_slice(&chunk[..n]);
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let frame = &response[end + 4..];
+            if frame.len() >= 2 && frame.len() >= 2 + usize::from(frame[1]) {
+                break frame[2..2 + usize::from(frame[1])].to_vec();
+            }
+        }
+    };
+    let head = String::from_utf8_lossy(&response);
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{head}"
+    );
+    assert!(matches!(
+        wire::decode_payload::<Frame<TestMessage>>(&welcome).unwrap(),
+        Frame::Welcome(_)
+    ));
+
+    let old = request.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
+    let mut socket = TcpStream::connect(ws_address).await.unwrap();
+    socket.write_all(old.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    within(socket.read_to_string(&mut response)).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("sec-websocket-version: 13\r\n"),
+        "{response}"
+    );
+    service.shutdown().await;
+}

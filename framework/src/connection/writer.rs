@@ -4,7 +4,8 @@
 //! The writer feeds the transport everything queued that fits in its
 //! write buffer, flushes, and goes on; the transport decides how the
 //! frames become syscalls (one `write` per 16 KiB batch on TCP). An idle
-//! writer waits on its queue alone, and a close interrupts that wait.
+//! writer waits on its queue, and on the transport's own bytes (a
+//! WebSocket's pong); a close interrupts that wait.
 //! [`write_close`] is the one place a close frame is written, whether a
 //! session ends, a handshake fails or a connection is refused.
 
@@ -117,11 +118,13 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
                 break;
             }
             if !outbox.fill(&mut sink) {
-                // Idle: the queue alone is waited on; a close interrupts it.
-                if !connection.queue.wait().await {
-                    break;
+                // Idle: the queue is waited on, and the transport's own
+                // bytes (a WebSocket's pong); a close interrupts it.
+                match idle(&connection, &mut sink).await {
+                    Wake::Queued => continue,
+                    Wake::Closing => break,
+                    Wake::Transport => {}
                 }
-                continue;
             }
             // Tried once with nothing to wait on: most writes go through at
             // once. A write that has to wait is boxed with its deadline, so
@@ -148,6 +151,25 @@ pub(crate) fn run_writer<W: FrameWrite, C: Codec>(
         // Boxed: the closing path runs once, and keeping its state out of
         // the task keeps every idle connection smaller.
         Box::pin(finish::<W, C>(outbox, sink, force)).await;
+    }
+}
+
+/// What ended an idle wait.
+enum Wake {
+    /// Frames were queued.
+    Queued,
+    /// The connection is closing.
+    Closing,
+    /// The transport has bytes of its own to write.
+    Transport,
+}
+
+/// Waits for frames to write, the transport's own bytes, or a close.
+async fn idle<W: FrameWrite>(connection: &Connection, sink: &mut W) -> Wake {
+    tokio::select! {
+        biased;
+        open = connection.queue.wait() => if open { Wake::Queued } else { Wake::Closing },
+        () = poll_fn(|cx| sink.poll_idle(cx)) => Wake::Transport,
     }
 }
 

@@ -18,7 +18,7 @@
 //! 4-byte length prefix that [`EncodedFrame::with_prefix`] already holds,
 //! and splits incoming bytes at those prefixes. A message transport (a
 //! WebSocket: one binary message per frame) writes
-//! [`EncodedFrame::payload`] as one message and reads one payload per
+//! [`EncodedFrame::payload_slice`] as one message and reads one payload per
 //! message. Adding a transport is an addition: implement these traits in a
 //! file of this module and start an accept loop on its listener where the
 //! server runs (`server/run.rs`); nothing in the session, the queue or the
@@ -150,6 +150,16 @@ pub(crate) trait FrameRead: Send + Sync + 'static {
     /// Sets the largest payload accepted from now on: the session raises
     /// the handshake's limit once the client is known.
     fn set_max_frame_len(&mut self, max_frame_len: usize);
+
+    /// Reads what arrives and drops it, whole frames or not: the bytes
+    /// read, `Ok(0)` once the client closed its side. A server that closes
+    /// a connection reads on a while, because a socket closed with unread
+    /// bytes resets the connection, and a reset can destroy the close frame
+    /// before the client reads it. The default reads nothing.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let _ = cx;
+        Poll::Ready(Ok(0))
+    }
 }
 
 /// The writing direction of a connection.
@@ -162,6 +172,14 @@ pub(crate) trait FrameWrite: Send + 'static {
     /// Writes everything fed. Cancel safe: what was written stays written,
     /// and the next call writes the rest.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Ready when the transport has bytes of its own to write while no
+    /// frame is queued (a WebSocket's answer to a client's ping or close):
+    /// the idle writer then flushes. Never ready by default.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Pending
+    }
 
     /// Ends the connection after what was flushed. `close` is the reason
     /// the server closes it, if it does, for transports that carry one in

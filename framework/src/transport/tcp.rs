@@ -18,7 +18,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -163,6 +163,19 @@ impl FrameRead for TcpReader {
 
     fn set_max_frame_len(&mut self, max_frame_len: usize) {
         self.splitter = FrameSplitter::new(max_frame_len);
+    }
+
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // What was buffered goes first, then reads into a small scratch.
+        if let Some(buffer) = self.buffer.take()
+            && !buffer.is_empty()
+        {
+            return Poll::Ready(Ok(buffer.len()));
+        }
+        let mut scratch = [0u8; 1024];
+        let mut buf = ReadBuf::new(&mut scratch);
+        ready!(Pin::new(&mut self.socket).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
     }
 }
 

@@ -20,6 +20,7 @@ use tokio::time::Sleep;
 use super::runtime::Runtime;
 use crate::admission::{HandshakeTicket, Ticket};
 use crate::codec::Codec;
+use crate::config::CLOSE_LINGER_BYTES;
 use crate::connection::Connection;
 use crate::monitor::Event;
 use crate::protocol::Message;
@@ -103,6 +104,18 @@ pub(super) struct SessionDriver<M: Message, C: Codec, R: FrameRead> {
     /// Set while a frame has begun and not ended: when it must have.
     /// Boxed, so that a session whose frames arrive whole carries no timer.
     frame_deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether [`end`](Self::end) ran.
+    ended: bool,
+}
+
+/// Whether the client may still be sending when the read loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// It closed its side, or the connection failed.
+    Gone,
+    /// The server closes the connection: what it still sends is read and
+    /// dropped for a while ([`SessionDriver::linger`]).
+    MaySend,
 }
 
 /// A connection's whole life: the handshake, then the read loop until it
@@ -138,6 +151,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             rate_refusals: 0,
             bucket,
             frame_deadline: None,
+            ended: false,
         }
     }
 
@@ -153,7 +167,38 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         reason = "an async fn would store its arguments twice (rust-lang/rust#62958)"
     )]
     fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
-        async move { self.read_loop().await }
+        async move {
+            let client = self.read_loop().await;
+            self.end();
+            if client == Client::MaySend {
+                Box::pin(self.linger()).await;
+            }
+        }
+    }
+
+    /// While the writer delivers the close, reads and drops what the
+    /// client still sends, until it closes its side, `close_linger` is
+    /// over, `CLOSE_LINGER_BYTES` were dropped or the server is forced to
+    /// stop: the socket is not closed with unread bytes, which would reset
+    /// the connection under the close frame.
+    async fn linger(&mut self) {
+        let linger = self.runtime.config.close_linger;
+        let connection = Arc::clone(self.connection());
+        let reader = &mut self.reader;
+        let drop_what_arrives = async {
+            let mut dropped = 0;
+            while dropped < CLOSE_LINGER_BYTES {
+                match poll_fn(|cx| reader.poll_discard(cx)).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => dropped += n,
+                }
+            }
+        };
+        tokio::select! {
+            () = drop_what_arrives => {}
+            () = tokio::time::sleep(linger) => {}
+            () = connection.closing().forced() => {}
+        }
     }
 
     /// Reads and handles frames until the session ends.
@@ -161,7 +206,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
     /// A client whose outbound queue backs up is read no further until it
     /// drains, and a session that handled `frames_per_wakeup` frames in a
     /// row yields to the others of its thread.
-    async fn read_loop(&mut self) {
+    async fn read_loop(&mut self) -> Client {
         let budget = self.runtime.config.frames_per_wakeup;
         let mut streak = 0;
         loop {
@@ -179,22 +224,23 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             }
             let frame = match read {
                 Read::Frame(frame) => frame,
-                Read::Closed | Read::Closing => return,
+                Read::Closed => return Client::Gone,
+                Read::Closing => return Client::MaySend,
                 Read::Failed(error @ ReadError::TooLarge { .. }) => {
                     let reason = error.to_string();
                     self.connection()
                         .close(CloseCode::FrameTooLarge, &reason, false);
-                    return;
+                    return Client::MaySend;
                 }
                 Read::Failed(ReadError::Unsupported(why)) => {
                     let reason = format!("unsupported: {why}");
                     self.connection()
                         .close(CloseCode::Unsupported, &reason, false);
-                    return;
+                    return Client::MaySend;
                 }
                 Read::Failed(ReadError::Io(error)) => {
                     tracing::debug!(user_id = self.session.user_id(), %error, "read failed");
-                    return;
+                    return Client::Gone;
                 }
                 Read::FrameTimedOut => {
                     let reason = format!(
@@ -203,13 +249,13 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                     );
                     self.connection()
                         .close(CloseCode::FrameTimeout, &reason, false);
-                    return;
+                    return Client::MaySend;
                 }
             };
             streak += 1;
             if !self.within_rate(&frame) {
                 if self.refuse_for_rate() == Next::End {
-                    return;
+                    return Client::MaySend;
                 }
                 continue;
             }
@@ -230,7 +276,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             })
             .await;
             if next == Next::End || self.connection().is_closing() {
-                return;
+                return Client::MaySend;
             }
         }
     }
@@ -321,9 +367,20 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
 /// Ends the session however its task ends: the read loop returning, a
 /// forced shutdown dropping it mid-handler, or a panic unwinding the task.
 /// It unregisters, leaves every room, lets the writer finish, and runs
-/// the `on_disconnect` hooks.
+/// the `on_disconnect` hooks; after the read loop, before the linger.
 impl<M: Message, C: Codec, R: FrameRead> Drop for SessionDriver<M, C, R> {
     fn drop(&mut self) {
+        if !self.ended {
+            self.end();
+        }
+    }
+}
+
+impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
+    /// Ends the session: see the `Drop` impl, which runs it unless the
+    /// read loop did, before lingering.
+    fn end(&mut self) {
+        self.ended = true;
         let connection = self.connection();
         let user_id = connection.user_id;
         let shared = &self.runtime.shared;

@@ -7,6 +7,12 @@
 //! lines, record the round trip in an HDR histogram. Pings are answered,
 //! so idle clients stay connected. A client speaks TCP (length-prefixed
 //! frames) or WebSocket (one binary message per frame payload).
+//!
+//! Over WebSocket the client is as lean as over TCP: it upgrades with one
+//! request, reads the server's frames by their headers (a server never
+//! masks), and masks its own with a zero key, which the server unmasks
+//! like any other. The load generator shares the machine with the server,
+//! so what it spends is not spent serving.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,8 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use gamewire::wire::{self, ENVELOPE_VERSION, Frame, Hello};
 use gamewire::{ChatMessage, Message};
 use hdrhistogram::Histogram;
@@ -24,9 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::sync::CancellationToken;
 
 /// How clients send.
@@ -55,18 +57,18 @@ pub(crate) struct LoadClient {
     writer: LinkWriter,
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The reading half of a client's connection.
+/// The reading half of a client's connection, with what was read and is
+/// not yet a whole frame.
 enum LinkReader {
     Tcp(OwnedReadHalf, BytesMut),
-    Ws(SplitStream<Ws>),
+    Ws(OwnedReadHalf, BytesMut),
 }
 
 /// The writing half of a client's connection.
 enum LinkWriter {
     Tcp(OwnedWriteHalf),
-    Ws(SplitSink<Ws, WsMessage>),
+    /// With a buffer for the framed messages.
+    Ws(OwnedWriteHalf, BytesMut),
 }
 
 impl LinkReader {
@@ -76,10 +78,10 @@ impl LinkReader {
         &mut self,
         mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<bool> {
+        // Read, then hand over every payload now whole: none is left
+        // waiting in `buf` for a read that may never come (the last member
+        // of a quiet room gets nothing after its `RoomJoined`).
         match self {
-            // Read, then hand over every payload now whole: none is left
-            // waiting in `buf` for a read that may never come (the last
-            // member of a quiet room gets nothing after its `RoomJoined`).
             LinkReader::Tcp(reader, buf) => {
                 if reader.read_buf(buf).await? == 0 {
                     return Ok(false);
@@ -89,27 +91,71 @@ impl LinkReader {
                 }
                 Ok(true)
             }
-            LinkReader::Ws(stream) => loop {
-                match stream.next().await {
-                    Some(Ok(WsMessage::Binary(payload))) => {
-                        each(&payload)?;
-                        return Ok(true);
-                    }
-                    Some(Ok(WsMessage::Close(_))) | None => return Ok(false),
-                    Some(Ok(_)) => continue,
-                    // The server may drop the connection while the client's
-                    // goodbye crosses its own: the end, not a failure (a
-                    // connection lost mid-run shows as lost lines).
-                    Some(Err(
-                        WsError::ConnectionClosed
-                        | WsError::AlreadyClosed
-                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
-                    )) => return Ok(false),
-                    Some(Err(error)) => return Err(error.into()),
+            LinkReader::Ws(reader, buf) => {
+                if reader.read_buf(buf).await? == 0 {
+                    return Ok(false);
                 }
-            },
+                while let Some((opcode, payload)) = next_message(buf)? {
+                    match opcode {
+                        OP_BINARY => each(&payload)?,
+                        OP_CLOSE => return Ok(false),
+                        // The server sends no WebSocket pings of its own.
+                        _ => {}
+                    }
+                }
+                Ok(true)
+            }
         }
     }
+}
+
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+
+/// The next whole message the server sent in `buf`: its opcode and
+/// payload. The server sends each message as one unmasked frame.
+fn next_message(buf: &mut BytesMut) -> anyhow::Result<Option<(u8, BytesMut)>> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if buf[0] & 0x80 == 0 || buf[1] & 0x80 != 0 {
+        bail!("a fragmented or masked frame from the server");
+    }
+    let (header, len) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (4, usize::from(u16::from_be_bytes([buf[2], buf[3]]))),
+        127 if buf.len() >= 10 => {
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&buf[2..10]);
+            (10, usize::try_from(u64::from_be_bytes(len))?)
+        }
+        126 | 127 => return Ok(None),
+        short => (2, usize::from(short)),
+    };
+    if buf.len() < header + len {
+        buf.reserve(header + len - buf.len());
+        return Ok(None);
+    }
+    let opcode = buf[0] & 0x0f;
+    buf.advance(header);
+    Ok(Some((opcode, buf.split_to(len))))
+}
+
+/// Appends a client frame: FIN, the opcode, the mask bit and a zero key.
+fn put_message(out: &mut BytesMut, opcode: u8, payload: &[u8]) {
+    out.put_u8(0x80 | opcode);
+    match payload.len() {
+        len @ 0..=125 => out.put_u8(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            out.put_u8(0x80 | 126);
+            out.put_u16(len as u16);
+        }
+        len => {
+            out.put_u8(0x80 | 127);
+            out.put_u64(len as u64);
+        }
+    }
+    out.put_u32(0);
+    out.put_slice(payload);
 }
 
 impl LinkWriter {
@@ -118,14 +164,15 @@ impl LinkWriter {
     async fn send(&mut self, frames: &mut BytesMut) -> anyhow::Result<()> {
         match self {
             LinkWriter::Tcp(writer) => writer.write_all(frames).await?,
-            LinkWriter::Ws(sink) => {
-                let mut all = frames.split().freeze();
+            LinkWriter::Ws(writer, out) => {
+                let mut all = &frames[..];
                 while all.len() >= 4 {
                     let len = u32::from_be_bytes([all[0], all[1], all[2], all[3]]) as usize;
-                    let frame = all.split_to(4 + len);
-                    sink.feed(WsMessage::Binary(frame.slice(4..))).await?;
+                    put_message(out, OP_BINARY, &all[4..4 + len]);
+                    all = &all[4 + len..];
                 }
-                sink.flush().await?;
+                writer.write_all(out).await?;
+                out.clear();
             }
         }
         frames.clear();
@@ -137,11 +184,52 @@ impl LinkWriter {
             LinkWriter::Tcp(writer) => {
                 let _ = writer.shutdown().await;
             }
-            LinkWriter::Ws(sink) => {
-                let _ = sink.close().await;
+            LinkWriter::Ws(writer, out) => {
+                out.clear();
+                put_message(out, OP_CLOSE, &1000u16.to_be_bytes());
+                let _ = writer.write_all(out).await;
+                let _ = writer.shutdown().await;
             }
         }
     }
+}
+
+/// Upgrades `stream` to a WebSocket on `/`, offering `gamewire.v1`;
+/// returns what the server sent behind its answer.
+async fn upgrade(stream: &mut TcpStream, server: SocketAddr) -> anyhow::Result<BytesMut> {
+    const KEY: &str = "Z2FtZXdpcmUgbG9hZHRlc3Q=";
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\
+         Sec-WebSocket-Protocol: {}\r\n\r\n",
+        wire::WEBSOCKET_SUBPROTOCOL
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let end = loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            bail!("the server closed the connection during the upgrade");
+        }
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if buf.len() > 8192 {
+            bail!("an HTTP answer over 8 KiB");
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let accept = format!(
+        "sec-websocket-accept: {}",
+        derive_accept_key(KEY.as_bytes())
+    );
+    if !head.starts_with("http/1.1 101") || !head.contains(&accept.to_ascii_lowercase()) {
+        bail!(
+            "the upgrade was refused: {}",
+            head.lines().next().unwrap_or("")
+        );
+    }
+    buf.advance(end);
+    Ok(buf)
 }
 
 /// Connects from `source` (for spreading over 127.0.0.x addresses), over
@@ -156,14 +244,13 @@ pub(crate) async fn connect(
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
     }
-    let stream = socket.connect(server).await?;
+    let mut stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
     let (mut reader, mut writer) = if websocket {
-        let request = format!("ws://{server}/");
-        let (ws, _) =
-            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
-        let (sink, stream) = ws.split();
-        (LinkReader::Ws(stream), LinkWriter::Ws(sink))
+        let buf = upgrade(&mut stream, server).await?;
+        let (reader, writer) = stream.into_split();
+        let out = BytesMut::with_capacity(4096);
+        (LinkReader::Ws(reader, buf), LinkWriter::Ws(writer, out))
     } else {
         let (reader, writer) = stream.into_split();
         let buf = BytesMut::with_capacity(4096);

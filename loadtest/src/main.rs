@@ -798,4 +798,42 @@ mod tests {
             server.abort();
         }
     }
+
+    /// The same over WebSocket, with the load generator's own framing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn websocket_clients_get_every_line() {
+        let workload = Workload {
+            clients: 20,
+            room_size: 5,
+            duration: Duration::from_millis(300),
+            in_flight: 2,
+            rate: None,
+            idle: false,
+            text_size: 200,
+            source_ips: 1,
+            websocket: true,
+            svg: None,
+            warmup: Duration::ZERO,
+        };
+        let service = gamewire::TcpGameService::with_config(gamewire::TcpServerConfig {
+            ws_bind_address: Some("127.0.0.1:0".into()),
+            ..gamewire::TcpServerConfig::default()
+        })
+        .protocol::<gamewire::ChatMessage>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let serving = service.clone();
+        let server = tokio::spawn(async move { serving.serve(listener).await });
+        let address = loop {
+            if let Some(address) = service.local_ws_addr() {
+                break address;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let (figures, histogram) = run(address, None, &workload, "gamewire").await.unwrap();
+        assert!(figures.sent > 0, "sent nothing");
+        assert_eq!(figures.lost, 0, "{}", figures.json());
+        assert_eq!(figures.delivered, figures.sent * 5);
+        assert_eq!(histogram.len(), figures.sent, "a round trip per line");
+        server.abort();
+    }
 }

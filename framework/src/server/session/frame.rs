@@ -4,6 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
+use tracing::Instrument;
+
 use super::{Next, SessionDriver};
 use crate::codec::Codec;
 use crate::dispatch::Outcome;
@@ -48,10 +50,13 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             return self.protocol_error(ErrorCode::NotAllowed, message);
         }
         connection.record_message();
+        // A span per handler call: what the handler logs names its message.
+        let span = tracing::info_span!("handler", variant = variant.name);
         let outcome = self
             .runtime
             .messages
-            .process(&self.session, message, frame.read_at, stamp);
+            .process(&self.session, message, frame.read_at, stamp)
+            .instrument(span);
         match outcome.await {
             Outcome::Reply(reply) => match EncodedFrame::encode::<C, _>(&Frame::App(&reply)) {
                 Ok(bytes) => {

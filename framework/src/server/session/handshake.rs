@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::SessionDriver;
 use crate::admission::{HandshakeTicket, Ticket};
 use crate::codec::Codec;
@@ -56,11 +58,9 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                 return None;
             }
         };
-        runtime.tracker.spawn(run_writer::<T::Writer, C>(
-            Arc::clone(&connection),
-            writer,
-            shared.force.clone(),
-        ));
+        let writing =
+            run_writer::<T::Writer, C>(Arc::clone(&connection), writer, shared.force.clone());
+        runtime.tracker.spawn(writing.in_current_span());
         if shared.shutdown.is_cancelled() {
             // Registered after the drain closed every session it saw.
             connection.close(CloseCode::Shutdown, "the server is shutting down", true);
@@ -118,7 +118,8 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         let welcome = EncodedFrame::encode::<C, _>(&welcome).expect("a welcome always encodes");
         // The queue is empty, so this cannot fail.
         let _ = connection.send_frame(welcome, false);
-        tracing::debug!(user_id, %peer, "session started");
+        tracing::Span::current().record("user_id", user_id);
+        tracing::info!("session started");
         Ok(connection)
     }
 }

@@ -16,6 +16,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use tokio::time::Sleep;
+use tracing::Instrument;
 
 use super::runtime::Runtime;
 use crate::admission::{HandshakeTicket, Ticket};
@@ -131,6 +132,15 @@ pub(super) fn run_session<M: Message, C: Codec, T: Transport>(
     transport: T,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> + Send + 'static {
+    // One span for the whole session, its writer included: what a handler
+    // logs carries the session it runs for.
+    let span = tracing::info_span!(
+        "session",
+        user_id = tracing::field::Empty,
+        %peer,
+        protocol = M::PROTOCOL.name,
+        transport = T::NAME,
+    );
     let open = Box::pin(SessionDriver::open(runtime, tickets, transport, peer));
     async move {
         let Some(driver) = open.await else {
@@ -138,6 +148,7 @@ pub(super) fn run_session<M: Message, C: Codec, T: Transport>(
         };
         driver.run().await;
     }
+    .instrument(span)
 }
 
 impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
@@ -389,7 +400,16 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         // The reason is read before the quiet close, which sets none.
         let reason = connection.close_reason().0.cloned();
         connection.close_quietly();
-        tracing::debug!(user_id, "session ended");
+        match &reason {
+            Some(close) => tracing::info!(
+                close_code = close.code,
+                reason = %close.reason,
+                "session ended"
+            ),
+            None => {
+                tracing::info!("session ended: the client closed the connection, or it was lost")
+            }
+        }
         let gone = Disconnect {
             user_id,
             peer_addr: connection.peer_addr,

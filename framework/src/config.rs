@@ -2,9 +2,13 @@
 //!
 //! [`TcpServerConfig`] gathers every limit and interval the server uses.
 //! Its `Default` is what a newcomer runs: loopback on port 7878, limits that
-//! suit a laptop. Tests shrink the intervals and limits.
+//! suit a laptop. Tests shrink the intervals and limits. It deserializes
+//! (from a TOML file, say) with every field optional and durations in
+//! human form (`"10s"`, `"1m 30s"`, `"250ms"`).
 
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use crate::codec::MAX_FRAME_LEN_LIMIT;
 
@@ -30,7 +34,27 @@ pub const CLOSE_LINGER_BYTES: usize = 1024 * 1024;
 /// };
 /// assert_eq!(config.max_frame_len, 64 * 1024);
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Or from a file, with serde: a field left out keeps its default, a
+/// duration is written as humans write it, and a misspelt field is an
+/// error rather than a silent default. In TOML:
+///
+/// ```toml
+/// bind_address = "0.0.0.0:7878"
+/// max_connections = 50_000
+/// heartbeat_timeout = "1m"
+/// room_cleanup_interval = "never"
+/// slow_consumer_policy = "drop"
+///
+/// [scheduler]
+/// workers = 4
+/// ```
+///
+/// New fields only ever come with a default, so a configuration written
+/// with `..Default::default()`, as above, or loaded from a file keeps
+/// building and loading as the server grows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TcpServerConfig {
     /// Address [`TcpGameService::start`](crate::TcpGameService::start) binds,
     /// such as `"127.0.0.1:7878"`.
@@ -69,6 +93,7 @@ pub struct TcpServerConfig {
     /// Time a frame has to arrive whole once its first byte has; a client
     /// that starts a frame and stalls is closed (`FrameTimeout`). Only
     /// whole frames count as a sign of life for the heartbeat.
+    #[serde(with = "human")]
     pub frame_timeout: Duration,
     /// Bytes that may wait in one connection's outbound queue, each frame
     /// counted with 64 bytes of bookkeeping (an empty queue takes one frame
@@ -88,25 +113,31 @@ pub struct TcpServerConfig {
     /// Time one write may stay blocked on a client that takes no bytes;
     /// then the client is a slow consumer (`SlowConsumer`), whatever the
     /// policy.
+    #[serde(with = "human")]
     pub write_timeout: Duration,
     /// How often the server pings each client. The clients are pinged in
     /// slices spread over the interval, not all at once.
+    #[serde(with = "human")]
     pub heartbeat_interval: Duration,
     /// A client that sent no whole frame for longer than this is
     /// disconnected (`HeartbeatTimeout`) and leaves every room.
+    #[serde(with = "human")]
     pub heartbeat_timeout: Duration,
     /// Time a new connection has to send its handshake.
+    #[serde(with = "human")]
     pub handshake_timeout: Duration,
     /// Time given to deliver what is already queued for a connection that
     /// closes gracefully (a shutdown, a kick, a client that said goodbye)
     /// before it is dropped; on shutdown, handlers still running then are
     /// dropped at their next `.await`.
+    #[serde(with = "human")]
     pub drain_timeout: Duration,
     /// Time a connection the server closes keeps reading, and dropping,
     /// what the client still sends (at most [`CLOSE_LINGER_BYTES`]), so
     /// that its close frame reaches the client: a socket closed with
     /// unread bytes resets the connection, and the reset can destroy the
     /// close frame before the client reads it. Zero closes at once.
+    #[serde(with = "human")]
     pub close_linger: Duration,
     /// Undecodable or unknown messages tolerated from one connection before
     /// it is closed (`TooManyErrors`). Each one gets an error frame.
@@ -136,6 +167,7 @@ pub struct TcpServerConfig {
     pub max_room_members: usize,
     /// How often empty rooms are removed in the background; `None` leaves
     /// it to [`RoomConnectionService::cleanup_empty_rooms`](crate::RoomConnectionService::cleanup_empty_rooms).
+    #[serde(with = "human::or_never")]
     pub room_cleanup_interval: Option<Duration>,
     /// Take read and write buffers from an
     /// [`EnhancedMemoryPool`](crate::EnhancedMemoryPool) instead of the
@@ -254,8 +286,9 @@ impl TcpServerConfig {
 }
 
 /// What the server does with a message for a client whose outbound queue
-/// is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// is full. In a configuration file: `"disconnect"` or `"drop"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SlowConsumerPolicy {
     /// Drop messages of variants marked `#[gamewire(droppable)]`; for any
@@ -281,9 +314,90 @@ impl ConfigError {
     }
 }
 
+/// Durations as humans write them: `"10s"`, `"1m 30s"`, `"250ms"`.
+mod human {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(from)?;
+        humantime::parse_duration(&text).map_err(|error| {
+            D::Error::custom(format!(
+                "`{text}` is not a duration ({error}); write it as \"10s\", \"1m 30s\" or \"250ms\""
+            ))
+        })
+    }
+
+    /// A duration, or `"never"`.
+    pub(super) mod or_never {
+        use std::time::Duration;
+
+        use serde::de::Deserializer;
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            from: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            let text = <String as serde::Deserialize>::deserialize(from)?;
+            if text == "never" {
+                return Ok(None);
+            }
+            let value = serde::de::value::StrDeserializer::<D::Error>::new(&text);
+            super::deserialize(value).map(Some)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_sets_what_it_names_and_keeps_the_rest() {
+        let config: TcpServerConfig = toml::from_str(
+            r#"
+            bind_address = "0.0.0.0:7878"
+            max_connections = 50_000
+            heartbeat_timeout = "1m 30s"
+            close_linger = "250ms"
+            room_cleanup_interval = "never"
+            slow_consumer_policy = "drop"
+
+            [scheduler]
+            workers = 4
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.bind_address, "0.0.0.0:7878");
+        assert_eq!(config.max_connections, 50_000);
+        assert_eq!(config.heartbeat_timeout, Duration::from_secs(90));
+        assert_eq!(config.close_linger, Duration::from_millis(250));
+        assert_eq!(config.room_cleanup_interval, None);
+        assert_eq!(config.slow_consumer_policy, SlowConsumerPolicy::Drop);
+        assert_eq!(config.scheduler.workers, 4);
+        let defaults = TcpServerConfig::default();
+        assert_eq!(config.max_frame_len, defaults.max_frame_len);
+        assert_eq!(
+            config.scheduler.queue_capacity,
+            defaults.scheduler.queue_capacity
+        );
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_file_s_mistakes_are_named() {
+        let typo = toml::from_str::<TcpServerConfig>("max_conections = 5").unwrap_err();
+        assert!(
+            typo.to_string().contains("unknown field `max_conections`"),
+            "{typo}"
+        );
+        let duration = toml::from_str::<TcpServerConfig>("frame_timeout = \"10\"").unwrap_err();
+        assert!(
+            duration.to_string().contains("`10` is not a duration"),
+            "{duration}"
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

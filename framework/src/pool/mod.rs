@@ -62,7 +62,8 @@ const CLASSES: usize = (MAX_CLASS / MIN_CLASS).trailing_zeros() as usize + 1;
 const SHARDS: usize = 8;
 
 /// Limits of an [`EnhancedMemoryPool`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MemoryPoolConfig {
     /// Bytes of free buffers the pool keeps at most, split evenly over
     /// its 8 shards; a buffer returned beyond its shard's share is freed.

@@ -79,7 +79,8 @@ impl fmt::Display for TaskPriority {
 }
 
 /// Sizes and fairness of an [`AsyncTaskScheduler`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
     /// Worker tasks, each running one job at a time.
     pub workers: usize,

@@ -35,6 +35,16 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal's place among the server's counts: the server's bound,
+    /// the address's, the handshakes'.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Refusal::Server => 0,
+            Refusal::Address => 1,
+            Refusal::Handshakes => 2,
+        }
+    }
+
     /// The reason given in the close frame.
     pub(crate) fn reason(self, limits: AdmissionLimits) -> String {
         match self {

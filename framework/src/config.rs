@@ -65,6 +65,11 @@ pub struct TcpServerConfig {
     /// [`TcpGameService::web_page`](crate::TcpGameService::web_page). Needs
     /// the `websocket` feature (on by default).
     pub ws_bind_address: Option<String>,
+    /// Address of the operator's HTTP listener, such as
+    /// `"127.0.0.1:9100"`: Prometheus metrics at `/metrics`. `None` (the
+    /// default) opens none. Needs the `ops` feature. Bind it to a private
+    /// address: it is for your monitoring, not for players.
+    pub metrics_bind_address: Option<String>,
     /// Connections pending in the kernel before `accept` takes them: the
     /// listen backlog. A burst of connects beyond it waits for the
     /// client's SYN retry, a second or more.
@@ -201,6 +206,7 @@ impl Default for TcpServerConfig {
         TcpServerConfig {
             bind_address: format!("127.0.0.1:{DEFAULT_PORT}"),
             ws_bind_address: None,
+            metrics_bind_address: None,
             listen_backlog: 1024,
             max_connections: 10_000,
             max_connections_per_ip: 1024,
@@ -275,6 +281,11 @@ impl TcpServerConfig {
             return Err(ConfigError::new(format!(
                 "`{name}` must be longer than zero"
             )));
+        }
+        if cfg!(not(feature = "ops")) && self.metrics_bind_address.is_some() {
+            return Err(ConfigError::new(
+                "`metrics_bind_address` needs gamewire's `ops` feature",
+            ));
         }
         if self.heartbeat_interval.is_zero() || self.heartbeat_timeout < self.heartbeat_interval {
             return Err(ConfigError::new(

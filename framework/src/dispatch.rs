@@ -268,14 +268,17 @@ impl<M: Message> MessageService<M> {
                 format!("no handler for `{}::{}`", M::PROTOCOL.name, variant.name),
             ));
         };
+        let index = message.variant_index();
         let cx = HandlerContext::new(message, session.clone());
         let timed = self.monitor.records_latencies();
         let started = timed.then(Instant::now);
         let outcome = CatchUnwind(handler(cx)).await;
         if let Some(started) = started {
             let queued = started.saturating_duration_since(read_at);
+            let handled = started.elapsed();
             self.monitor
-                .record_message(session.user_id(), queued, started.elapsed());
+                .record_message(session.user_id(), queued, handled);
+            self.monitor.record_variant(index, handled);
         }
         match outcome {
             Ok(reply) => reply,

@@ -62,6 +62,8 @@ mod handler;
 mod heartbeat;
 mod middleware;
 mod monitor;
+#[cfg(feature = "ops")]
+mod ops;
 mod pool;
 mod protocol;
 mod room;

@@ -268,6 +268,15 @@ impl RoomConnectionService {
         self.read().rooms.len()
     }
 
+    /// Memberships in all rooms: a user in two rooms counts twice.
+    pub fn member_count(&self) -> usize {
+        self.read()
+            .rooms
+            .values()
+            .map(|room| room.members.len())
+            .sum()
+    }
+
     /// Removes every room without members; returns how many were removed.
     ///
     /// # Cancel safety

@@ -25,6 +25,7 @@ mod handshake_mismatch;
 mod heartbeat_reaps_silent_peer;
 mod limits_hold_server_memory;
 mod message_wire_ids;
+mod metrics_endpoint;
 mod middleware_chain;
 mod performance_services;
 mod protocol_schema;

@@ -3,7 +3,8 @@
 //! Run: `cargo run -p example-chat` (TCP on 127.0.0.1:7878, WebSocket on
 //! 127.0.0.1:7880), then talk to it with `cargo run -p example-chat-client`
 //! in another terminal or two, or open http://127.0.0.1:7880/ in a browser.
-//! `--bind ADDR` and `--ws-bind ADDR` move the listeners, `--config FILE`
+//! `--bind ADDR` and `--ws-bind ADDR` move the listeners, `--metrics-bind
+//! ADDR` serves Prometheus metrics, `--config FILE`
 //! reads a TOML file of `TcpServerConfig` fields (each with a `GAMEWIRE_*`
 //! environment variable); `--help` says more.
 
@@ -33,6 +34,10 @@ struct Args {
     /// get the demo page at http://ADDR/ [default: 127.0.0.1:7880].
     #[arg(long, env = "GAMEWIRE_WS_BIND", value_name = "ADDR")]
     ws_bind: Option<String>,
+    /// The operator's HTTP listener: Prometheus metrics at
+    /// http://ADDR/metrics [default: none].
+    #[arg(long, env = "GAMEWIRE_METRICS_BIND", value_name = "ADDR")]
+    metrics_bind: Option<String>,
     /// A TOML file of `TcpServerConfig` fields (durations as "10s"); fields
     /// it leaves out keep their defaults.
     #[arg(long, env = "GAMEWIRE_CONFIG", value_name = "FILE")]
@@ -58,6 +63,9 @@ impl Args {
         }
         if let Some(ws_bind) = &self.ws_bind {
             config.ws_bind_address = Some(ws_bind.clone());
+        }
+        if let Some(metrics_bind) = &self.metrics_bind {
+            config.metrics_bind_address = Some(metrics_bind.clone());
         }
         config.validate()?;
         Ok(config)

@@ -7,7 +7,12 @@ use std::process::Command;
 
 fn chat() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_example-chat"));
-    for var in ["GAMEWIRE_BIND", "GAMEWIRE_WS_BIND", "GAMEWIRE_CONFIG"] {
+    for var in [
+        "GAMEWIRE_BIND",
+        "GAMEWIRE_WS_BIND",
+        "GAMEWIRE_METRICS_BIND",
+        "GAMEWIRE_CONFIG",
+    ] {
         command.env_remove(var);
     }
     command
@@ -33,6 +38,7 @@ fn help_names_every_flag_and_its_variable() {
     for (flag, var) in [
         ("--bind", "GAMEWIRE_BIND"),
         ("--ws-bind", "GAMEWIRE_WS_BIND"),
+        ("--metrics-bind", "GAMEWIRE_METRICS_BIND"),
         ("--config", "GAMEWIRE_CONFIG"),
     ] {
         assert!(
@@ -66,12 +72,14 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
         .arg("--bind=127.0.0.1:3001")
         .env("GAMEWIRE_BIND", "127.0.0.1:2001")
         .env("GAMEWIRE_WS_BIND", "127.0.0.1:2002")
+        .env("GAMEWIRE_METRICS_BIND", "127.0.0.1:2003")
         .env("GAMEWIRE_CONFIG", &file));
     assert!(
         config.contains("bind_address: \"127.0.0.1:3001\""),
         "{config}"
     );
     assert!(config.contains("\"127.0.0.1:2002\""), "{config}");
+    assert!(config.contains("\"127.0.0.1:2003\""), "{config}");
     assert!(config.contains("max_connections: 77"), "{config}");
     assert!(config.contains("heartbeat_timeout: 60s"), "{config}");
 }

@@ -20,12 +20,25 @@ use tokio_util::sync::CancellationToken;
 
 mod counters;
 mod histogram;
+mod tallies;
 
 pub use counters::ConnectionStats;
 use counters::ServerCounters;
 pub(crate) use counters::{Event, SessionCounters};
 pub use histogram::LatencySummary;
 use histogram::ShardedHistogram;
+#[cfg_attr(
+    not(feature = "ops"),
+    expect(unused_imports, reason = "read by the metrics")
+)]
+pub(crate) use tallies::{HANDLER_BUCKETS, VariantHistogram};
+use tallies::{HandlerTimes, Tally};
+
+/// Close codes counted: 0 for a session that ended without a close frame
+/// (the client closed, or the connection was lost), then 1 to 12.
+pub(crate) const CLOSE_CODES: usize = 13;
+/// Error codes counted: 1 to 7 (0 is unused).
+pub(crate) const ERROR_CODES: usize = 8;
 
 /// Per-second rates, updated by the sampler.
 #[derive(Debug, Default)]
@@ -43,6 +56,15 @@ struct Inner {
     handler_time: ShardedHistogram,
     queue_time: ShardedHistogram,
     end_to_end: ShardedHistogram,
+    /// Handler times by variant, once the protocol served is known.
+    handler_times: std::sync::OnceLock<HandlerTimes>,
+    /// Sessions that ended, by close code.
+    closes: Tally<CLOSE_CODES>,
+    /// Error frames sent, by error code.
+    error_frames: Tally<ERROR_CODES>,
+    /// Connections refused: at `max_connections`, at
+    /// `max_connections_per_ip`, at `max_pending_handshakes`.
+    refusals: Tally<3>,
     rates: Rates,
     started: Instant,
 }
@@ -85,6 +107,10 @@ impl PerformanceMonitor {
                 handler_time: ShardedHistogram::new(),
                 queue_time: ShardedHistogram::new(),
                 end_to_end: ShardedHistogram::new(),
+                handler_times: std::sync::OnceLock::new(),
+                closes: Tally::default(),
+                error_frames: Tally::default(),
+                refusals: Tally::default(),
                 rates: Rates::default(),
                 started: Instant::now(),
             }),
@@ -123,6 +149,77 @@ impl PerformanceMonitor {
         live: impl Iterator<Item = &'a SessionCounters>,
     ) -> ConnectionStats {
         self.inner.counters.snapshot(current_connections, live)
+    }
+
+    /// Names the variants of the protocol served, for handler times by
+    /// variant. The first call wins: a server serves one protocol.
+    pub(crate) fn describe_variants(&self, names: impl IntoIterator<Item = &'static str>) {
+        let _ = self.inner.handler_times.set(HandlerTimes::new(names));
+    }
+
+    /// Records the handler time of the variant at `index`.
+    pub(crate) fn record_variant(&self, index: usize, handler: Duration) {
+        if let Some(times) = self.inner.handler_times.get() {
+            times.record(index, handler);
+        }
+    }
+
+    /// Handler times by variant, for the variants handled so far.
+    #[cfg_attr(
+        not(feature = "ops"),
+        expect(dead_code, reason = "read by the metrics")
+    )]
+    pub(crate) fn variant_histograms(&self) -> Vec<VariantHistogram> {
+        self.inner
+            .handler_times
+            .get()
+            .map(HandlerTimes::snapshot)
+            .unwrap_or_default()
+    }
+
+    /// Counts a session that ended, by its close code (`None`: no close
+    /// frame).
+    pub(crate) fn count_close(&self, code: Option<u16>) {
+        self.inner.closes.add(code.map_or(0, usize::from));
+    }
+
+    /// Counts an error frame sent.
+    pub(crate) fn count_error_frame(&self, code: u16) {
+        self.inner.error_frames.add(usize::from(code));
+    }
+
+    /// Counts a refused connection by the bound it met (0: the server's,
+    /// 1: the address's, 2: the handshakes').
+    pub(crate) fn count_refusal(&self, bound: usize) {
+        self.inner.refusals.add(bound);
+        self.count(Event::ConnectionRefused);
+    }
+
+    /// Sessions ended, by close code (index 0: without a close frame).
+    #[cfg_attr(
+        not(feature = "ops"),
+        expect(dead_code, reason = "read by the metrics")
+    )]
+    pub(crate) fn closes(&self) -> [u64; CLOSE_CODES] {
+        self.inner.closes.counts()
+    }
+
+    /// Error frames sent, by error code.
+    #[cfg_attr(
+        not(feature = "ops"),
+        expect(dead_code, reason = "read by the metrics")
+    )]
+    pub(crate) fn error_frames(&self) -> [u64; ERROR_CODES] {
+        self.inner.error_frames.counts()
+    }
+
+    /// Refusals, by bound: the server's, the address's, the handshakes'.
+    #[cfg_attr(
+        not(feature = "ops"),
+        expect(dead_code, reason = "read by the metrics")
+    )]
+    pub(crate) fn refusals(&self) -> [u64; 3] {
+        self.inner.refusals.counts()
     }
 
     /// Records one handled message: its time queued and its handler time.

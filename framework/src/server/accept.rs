@@ -9,7 +9,6 @@ use super::session::run_session;
 use crate::admission::Refusal;
 use crate::codec::Codec;
 use crate::connection::write_close;
-use crate::monitor::Event;
 use crate::protocol::Message;
 use crate::transport::{Listen, Transport};
 use crate::wire::{CloseCode, CloseFrame};
@@ -42,7 +41,7 @@ pub(super) async fn accept_loop<M: Message, C: Codec, L: Listen>(
         let (ticket, handshake) = match shared.admission.admit(peer.ip()) {
             Ok(tickets) => tickets,
             Err(refusal) => {
-                shared.monitor.count(Event::ConnectionRefused);
+                shared.monitor.count_refusal(refusal.index());
                 tracing::info!(%peer, ?refusal, "refusing connection");
                 let refused = refuse::<M, C, L::Conn>(Arc::clone(runtime), transport, refusal);
                 runtime.tracker.spawn(refused);

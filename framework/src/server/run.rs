@@ -24,6 +24,9 @@ pub(crate) struct Listeners {
     /// WebSocket clients, when `ws_bind_address` is set.
     #[cfg(feature = "websocket")]
     pub(crate) ws: Option<TcpListener>,
+    /// The operator's HTTP listener, when `metrics_bind_address` is set.
+    #[cfg(feature = "ops")]
+    pub(crate) metrics: Option<TcpListener>,
 }
 
 /// Serves protocol `M`, encoded with `C`, on `listeners` until shutdown.
@@ -35,6 +38,9 @@ pub(crate) fn serve<M: Message, C: Codec>(
         let runtime = Arc::new(Runtime::<M, C>::build(&blueprint)?);
         let shared = &runtime.shared;
         shared.connections.serve::<M, C>();
+        shared
+            .monitor
+            .describe_variants(M::PROTOCOL.variants.iter().map(|variant| variant.name));
         match shared.local_addr.get() {
             Some(address) => {
                 tracing::info!(protocol = M::PROTOCOL.name, %address, "gamewire server listening")
@@ -53,6 +59,19 @@ pub(crate) fn serve<M: Message, C: Codec>(
             move || connections.connection_stats(),
             shared.shutdown.clone(),
         ));
+        #[cfg(feature = "ops")]
+        if let Some(metrics) = listeners.metrics {
+            let sources = crate::ops::Sources {
+                monitor: shared.monitor.clone(),
+                connections: shared.connections.clone(),
+                rooms: shared.rooms.clone(),
+                pool: shared.pool.clone(),
+                scheduler: shared.scheduler.clone(),
+            };
+            // Not tracked: it stops with the shutdown signal, and a scrape
+            // in flight must not hold up the drain.
+            tokio::spawn(crate::ops::serve(metrics, sources, shared.shutdown.clone()));
+        }
         let tcp = accept_loop(&runtime, &listeners.tcp);
         #[cfg(feature = "websocket")]
         if let Some(ws) = listeners.ws {

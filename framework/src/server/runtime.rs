@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) local_addr: OnceLock<SocketAddr>,
     /// Where the WebSocket listener listens, when there is one.
     pub(crate) local_ws_addr: OnceLock<SocketAddr>,
+    /// Where the metrics listener listens, when there is one.
+    pub(crate) local_metrics_addr: OnceLock<SocketAddr>,
     /// The sockets held: in all, per address, in their handshake.
     pub(crate) admission: Arc<Admission>,
 }
@@ -83,6 +85,7 @@ impl Shared {
             started: AtomicBool::new(false),
             local_addr: OnceLock::new(),
             local_ws_addr: OnceLock::new(),
+            local_metrics_addr: OnceLock::new(),
             admission: Arc::new(Admission::new(AdmissionLimits {
                 connections: config.max_connections,
                 per_ip: config.max_connections_per_ip,

@@ -174,6 +174,12 @@ impl TcpGameService {
         self.shared().local_ws_addr.get().copied()
     }
 
+    /// The address the metrics listener listens on, once it does (when
+    /// `metrics_bind_address` is set, with the `ops` feature).
+    pub fn local_metrics_addr(&self) -> Option<SocketAddr> {
+        self.shared().local_metrics_addr.get().copied()
+    }
+
     /// Checks the configuration and registrations without binding: the
     /// same checks `start` makes first.
     ///
@@ -299,6 +305,8 @@ impl TcpGameService {
             tcp: listener,
             #[cfg(feature = "websocket")]
             ws: self.bind_websocket().await?,
+            #[cfg(feature = "ops")]
+            metrics: self.bind_metrics().await?,
         };
         let result = (protocol.serve)(self.blueprint.clone(), listeners).await;
         shared.stopped.cancel();
@@ -317,6 +325,21 @@ impl TcpGameService {
             .map_err(|source| ServerError::Bind { address, source })?;
         if let Ok(address) = listener.local_addr() {
             let _ = self.shared().local_ws_addr.set(address);
+        }
+        Ok(Some(listener))
+    }
+
+    /// Binds `metrics_bind_address`, when it is set.
+    #[cfg(feature = "ops")]
+    async fn bind_metrics(&self) -> Result<Option<TcpListener>, ServerError> {
+        let Some(address) = self.blueprint.config.metrics_bind_address.clone() else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?;
+        if let Some(address) = crate::ops::local_addr(&listener) {
+            let _ = self.shared().local_metrics_addr.set(address);
         }
         Ok(Some(listener))
     }

@@ -95,6 +95,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
 
     pub(super) fn send_error(&self, code: ErrorCode, message: String) {
         let code = code.as_u16();
+        self.runtime.shared.monitor.count_error_frame(code);
         self.send_system(&Frame::Error(ErrorFrame { code, message }), false);
     }
 

@@ -53,6 +53,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             Ok(connection) => connection,
             Err(refusal) => {
                 tracing::debug!(%peer, reason = %refusal.reason, "handshake failed");
+                shared.monitor.count_close(Some(refusal.code));
                 let told = write_close::<T::Writer, C>(&mut writer, Some(&refusal));
                 let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, told).await;
                 return None;

@@ -400,6 +400,10 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         // The reason is read before the quiet close, which sets none.
         let reason = connection.close_reason().0.cloned();
         connection.close_quietly();
+        self.runtime
+            .shared
+            .monitor
+            .count_close(reason.as_ref().map(|close| close.code));
         match &reason {
             Some(close) => tracing::info!(
                 close_code = close.code,

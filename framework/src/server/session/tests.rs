@@ -29,7 +29,8 @@ async fn session_futures_stay_small() {
     let tickets = runtime.shared.admission.admit(peer.ip()).unwrap();
     let session = run_session(Arc::clone(&runtime), tickets, socket, peer);
     let size = std::mem::size_of_val(&session);
-    assert!(size <= 400, "the reader task's future grew to {size} bytes");
+    // 424 bytes on 2026-12-02, the session's tracing span (40) included.
+    assert!(size <= 448, "the reader task's future grew to {size} bytes");
     let (_reader, writer) = client.open(&runtime.transport).await.unwrap();
     let connection = runtime.shared.connections.open(1, peer, None);
     let writer = run_writer::<_, Bincode>(connection, writer, CancellationToken::new());

@@ -1,0 +1,61 @@
+//! The operator's HTTP listener (feature `ops`, at `metrics_bind_address`):
+//! Prometheus metrics at `/metrics`.
+//!
+//! It is a listener apart from the players' so that it can sit on a private
+//! address; it serves a few requests a minute, so an HTTP framework (axum)
+//! is worth its weight here and nowhere near the game's hot path.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+mod metrics;
+
+pub(crate) use metrics::Sources;
+
+/// Serves `/metrics` on `listener` until `shutdown`.
+pub(crate) async fn serve(listener: TcpListener, sources: Sources, shutdown: CancellationToken) {
+    let address = listener.local_addr().ok();
+    let registry = std::sync::Arc::new(metrics::registry(sources));
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(registry);
+    if let Some(address) = address {
+        tracing::info!(%address, "metrics at http://{address}/metrics");
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(error) = served {
+        tracing::warn!(%error, "the metrics listener failed");
+    }
+}
+
+/// One scrape: every figure, read now, in Prometheus' text format.
+async fn scrape(
+    State(registry): State<std::sync::Arc<prometheus_client::registry::Registry>>,
+) -> impl IntoResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::prometheus_text::encode(&mut text, &registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Where the listener listens, for the service's accessor.
+pub(crate) fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

@@ -1,7 +1,7 @@
 //! What an operator reads: a span per session (user id, peer, protocol,
 //! transport) around everything it logs, a span per handler call with the
-//! variant's name, and the session's start and end at info level with the
-//! close reason.
+//! variant's name (debug level, target `gamewire::handler`), and the
+//! session's start and end at info level with the close reason.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -65,7 +65,8 @@ async fn a_handler_s_log_line_carries_its_session_and_variant() {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
+        // The handler span is at debug level, under its own target.
+        .with_env_filter("info,gamewire::handler=debug")
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 

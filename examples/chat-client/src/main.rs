@@ -5,12 +5,19 @@
 //! `cargo run -p example-chat-client` (or `-- HOST:PORT`). Type `/join 1`,
 //! then plain lines to chat in the room you joined last; `/leave 1`,
 //! `/rooms`, `/help` and `/quit` do what they say.
+//!
+//! On a terminal the line being typed is edited with rustyline, and what
+//! arrives is printed above it, so it never breaks into the line; the
+//! client exits as soon as the server closes. Piped input works too.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use gamewire::ChatMessage;
 use gamewire::client::{Client, Incoming};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
+
+mod terminal;
 
 /// What one typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +36,7 @@ pub enum Command {
     Quit,
 }
 
-const HELP: &str =
-    "commands: /join N, /leave N, /rooms, /quit; anything else is said in the room you joined last";
+const HELP: &str = "commands: /join N, /leave N, /rooms, /help, /quit; anything else is said in the room you joined last";
 
 // ANCHOR: parse
 /// Parses one typed line.
@@ -41,9 +47,12 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
     };
     let mut words = rest.split_whitespace();
     let name = words.next().unwrap_or("");
-    let room = |arg: Option<&str>| {
-        arg.and_then(|n| n.parse::<u32>().ok())
-            .ok_or_else(|| format!("/{name} needs a room number, like /{name} 1"))
+    let room = |arg: Option<&str>| match arg.map(str::parse::<u32>) {
+        Some(Ok(room)) => Ok(room),
+        Some(Err(_)) if arg.is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) => {
+            Err(format!("room numbers go from 0 to {}", u32::MAX))
+        }
+        _ => Err(format!("/{name} needs a room number, like /{name} 1")),
     };
     match name {
         "join" => room(words.next()).map(Command::Join),
@@ -80,7 +89,14 @@ pub fn render(message: &ChatMessage) -> String {
         ChatMessage::RoomList { rooms } if rooms.is_empty() => "* no rooms".to_owned(),
         ChatMessage::RoomList { rooms } => rooms
             .iter()
-            .map(|r| format!("* room {}: {} users", r.room_id, r.user_count))
+            .map(|r| {
+                let members = if r.user_count == 1 {
+                    "member"
+                } else {
+                    "members"
+                };
+                format!("* room {}: {} {members}", r.room_id, r.user_count)
+            })
             .collect::<Vec<_>>()
             .join("\n"),
         other => format!("* {other:?}"),
@@ -90,23 +106,46 @@ pub fn render(message: &ChatMessage) -> String {
 /// Runs the client: typed lines from `input`, everything shown on `output`,
 /// until `/quit`, the end of input, or the server closing.
 pub async fn run(
-    mut client: Client<ChatMessage>,
-    input: impl AsyncBufRead + Unpin,
+    client: Client<ChatMessage>,
+    input: impl AsyncBufRead + Unpin + Send + 'static,
     mut output: impl Write,
 ) -> anyhow::Result<()> {
-    writeln!(output, "connected as user {}; {HELP}", client.user_id())?;
-    let mut lines = input.lines();
+    let (lines, typed) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut input = input.lines();
+        while let Ok(Some(line)) = input.next_line().await {
+            if lines.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    converse(client, typed, |text| {
+        writeln!(output, "{text}")?;
+        output.flush()
+    })
+    .await
+}
+
+/// The conversation: each typed line from `typed` becomes a message, each
+/// message from the server a line given to `show`, until `/quit`, the end
+/// of the typed lines, or the server closing.
+pub async fn converse(
+    mut client: Client<ChatMessage>,
+    mut typed: mpsc::Receiver<String>,
+    mut show: impl FnMut(&str) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    show(&format!("connected as user {}; {HELP}", client.user_id()))?;
     let mut room: Option<u32> = None;
     loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { break };
+            line = typed.recv() => {
+                let Some(line) = line else { break };
                 if line.trim().is_empty() {
                     continue;
                 }
                 let message = match parse_command(&line) {
                     Ok(Command::Quit) => break,
-                    Ok(Command::Help) => { writeln!(output, "{HELP}")?; continue; }
+                    Ok(Command::Help) => { show(HELP)?; continue; }
                     Ok(Command::Join(id)) => { room = Some(id); ChatMessage::JoinRoom { room_id: id } }
                     Ok(Command::Leave(id)) => {
                         if room == Some(id) { room = None; }
@@ -115,23 +154,22 @@ pub async fn run(
                     Ok(Command::Rooms) => ChatMessage::ListRooms,
                     Ok(Command::Say(text)) => match room {
                         Some(room_id) => ChatMessage::SendChat { room_id, text },
-                        None => { writeln!(output, "join a room first: /join 1")?; continue; }
+                        None => { show("join a room first: /join 1")?; continue; }
                     },
-                    Err(error) => { writeln!(output, "{error}")?; continue; }
+                    Err(error) => { show(&error)?; continue; }
                 };
                 client.send(&message).await?;
             }
             incoming = client.recv() => match incoming {
-                Some(Incoming::Message(message)) => writeln!(output, "{}", render(&message))?,
-                Some(Incoming::Error(error)) => writeln!(output, "! {}", error.message)?,
+                Some(Incoming::Message(message)) => show(&render(&message))?,
+                Some(Incoming::Error(error)) => show(&format!("! {}", error.message))?,
                 Some(Incoming::Closed(close)) => {
-                    writeln!(output, "! the server closed the connection: {}", close.reason)?;
+                    show(&format!("! the server closed the connection: {}", close.reason))?;
                     break;
                 }
-                None => { writeln!(output, "! disconnected")?; break; }
+                None => { show("! disconnected")?; break; }
             },
         }
-        output.flush()?;
     }
     client.close().await;
     Ok(())
@@ -143,12 +181,21 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| format!("127.0.0.1:{}", gamewire::DEFAULT_PORT));
     let client = Client::<ChatMessage>::connect(&address).await?;
-    run(
-        client,
-        BufReader::new(tokio::io::stdin()),
-        std::io::stdout(),
-    )
-    .await
+    if std::io::stdin().is_terminal() {
+        return terminal::run(client).await;
+    }
+    // Piped input is read on a thread of its own: the process ends when
+    // the conversation does, without waiting for a line that never comes.
+    let (lines, typed) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if lines.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = std::io::stdout();
+    converse(client, typed, |text| writeln!(stdout, "{text}")).await
 }
 
 #[cfg(test)]

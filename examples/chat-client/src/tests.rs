@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gamewire::TcpGameService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::*;
@@ -17,6 +17,10 @@ fn commands_parse() {
         Ok(Command::Say("hello there".into()))
     );
     assert!(parse_command("/join").unwrap_err().contains("room number"));
+    assert_eq!(
+        parse_command("/join 4294967296").unwrap_err(),
+        "room numbers go from 0 to 4294967295"
+    );
     assert!(
         parse_command("/dance")
             .unwrap_err()
@@ -79,8 +83,34 @@ async fn typed_lines_become_chat() {
     screen
         .wait_for(&format!("[room 5] user {user}: good game"))
         .await;
-    screen.wait_for("* room 5: 1 users").await;
+    screen.wait_for("* room 5: 1 member").await;
+    keyboard.write_all(b"/help\n").await.unwrap();
+    screen.wait_for("/help, /quit").await;
     keyboard.write_all(b"/quit\n").await.unwrap();
     session.await.unwrap().unwrap();
     service.shutdown().await;
+}
+
+/// The server closing ends the client at once, though nothing was typed.
+#[tokio::test]
+async fn the_client_ends_when_the_server_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = TcpGameService::with_default_config().protocol::<ChatMessage>();
+    let running = service.clone();
+    tokio::spawn(async move { running.serve(listener).await.unwrap() });
+
+    let client = Client::<ChatMessage>::connect(address).await.unwrap();
+    // A keyboard that stays open and silent.
+    let (_keyboard, input) = tokio::io::duplex(1024);
+    let screen = Screen::default();
+    let session = tokio::spawn(run(client, BufReader::new(input), screen.clone()));
+    screen.wait_for("connected as user").await;
+    service.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .expect("the client ended with the server")
+        .unwrap()
+        .unwrap();
+    screen.wait_for("! the server closed the connection").await;
 }

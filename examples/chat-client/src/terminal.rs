@@ -12,7 +12,6 @@ use std::io::Write;
 use gamewire::ChatMessage;
 use gamewire::client::Client;
 use nix::sys::termios::{SetArg, Termios, tcgetattr, tcsetattr};
-use rustyline::error::ReadlineError;
 use rustyline::{DefaultEditor, ExternalPrinter};
 use tokio::sync::mpsc;
 
@@ -23,16 +22,11 @@ pub(crate) async fn run(client: Client<ChatMessage>) -> anyhow::Result<()> {
     let mut printer = editor.create_external_printer()?;
     let (lines, typed) = mpsc::channel(16);
     std::thread::spawn(move || {
-        loop {
-            match editor.readline("> ") {
-                Ok(line) => {
-                    let _ = editor.add_history_entry(line.as_str());
-                    if lines.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
-                // Ctrl-C, Ctrl-D or a broken terminal: the end of input.
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) | Err(_) => break,
+        // Ctrl-C, Ctrl-D or a broken terminal end the input.
+        while let Ok(line) = editor.readline("> ") {
+            let _ = editor.add_history_entry(line.as_str());
+            if lines.blocking_send(line).is_err() {
+                break;
             }
         }
     });

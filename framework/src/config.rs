@@ -125,7 +125,9 @@ pub struct TcpServerConfig {
     #[serde(with = "human")]
     pub heartbeat_interval: Duration,
     /// A client that sent no whole frame for longer than this is
-    /// disconnected (`HeartbeatTimeout`) and leaves every room.
+    /// disconnected (`HeartbeatTimeout`) and leaves every room, at the
+    /// next heartbeat: between this and this plus `heartbeat_interval`
+    /// (30 to 40 s by default).
     #[serde(with = "human")]
     pub heartbeat_timeout: Duration,
     /// Time a new connection has to send its handshake.

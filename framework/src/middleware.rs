@@ -91,6 +91,12 @@ pub trait MessageMiddleware<M: Message>: Send + Sync + 'static {
 
 /// The guide's logging middleware: every message and every result, through
 /// `tracing`.
+///
+/// At info level it names each message's variant and the reply's; the
+/// contents (a player's chat text, say) are logged at debug level only. A
+/// handler's error is routine in a game (a refused move) and the client
+/// gets an error frame for it, so it is logged at info, not as a failure of
+/// the server; panics are logged at error level by the server itself.
 #[derive(Debug, Clone)]
 pub struct LoggingMiddleware {
     enabled: bool,
@@ -113,7 +119,12 @@ impl Default for LoggingMiddleware {
 impl<M: Message> MessageMiddleware<M> for LoggingMiddleware {
     async fn before_process(&self, user_id: u32, message: &mut M) -> Result<bool, MiddlewareError> {
         if self.enabled {
-            tracing::info!(user_id, msg = ?message, "processing message");
+            tracing::info!(
+                user_id,
+                variant = message.variant().name,
+                "processing message"
+            );
+            tracing::debug!(user_id, msg = ?message, "message contents");
         }
         Ok(true)
     }
@@ -126,9 +137,16 @@ impl<M: Message> MessageMiddleware<M> for LoggingMiddleware {
     ) -> Result<(), MiddlewareError> {
         if self.enabled {
             match result {
-                Ok(Some(response)) => tracing::info!(user_id, ?response, "replying"),
+                Ok(Some(response)) => {
+                    tracing::info!(user_id, reply = response.variant().name, "replying");
+                    tracing::debug!(user_id, ?response, "reply contents");
+                }
                 Ok(None) => tracing::info!(user_id, "handled, no reply"),
-                Err(error) => tracing::error!(user_id, %error, "handler failed"),
+                Err(error) => tracing::info!(
+                    user_id,
+                    %error,
+                    "the handler refused the message; the client got an error frame"
+                ),
             }
         }
         Ok(())

@@ -50,8 +50,15 @@ impl fmt::Display for MoveError {
         match self {
             MoveError::NotPlaying => write!(f, "you are not playing this game"),
             MoveError::NotYourTurn => write!(f, "it is not your turn"),
-            MoveError::OffBoard(cell) => write!(f, "there is no cell {cell}; cells are 0 to 8"),
-            MoveError::Taken(cell) => write!(f, "cell {cell} is taken"),
+            // Players number the cells 1 to 9; the wire, 0 to 8.
+            MoveError::OffBoard(cell) => {
+                write!(
+                    f,
+                    "there is no cell {}; cells are 1 to 9",
+                    u16::from(*cell) + 1
+                )
+            }
+            MoveError::Taken(cell) => write!(f, "cell {} is taken", u16::from(*cell) + 1),
             MoveError::Over => write!(f, "the game is over"),
         }
     }

@@ -21,8 +21,10 @@ use gamewire::prelude::*;
 use crate::game::{Outcome, TicTacToe};
 
 pub mod game;
-pub mod play;
 // ANCHOR_END: imports
+// ANCHOR: play_mod
+pub mod play;
+// ANCHOR_END: play_mod
 
 /// Everything the clients and this server say to each other.
 #[message]

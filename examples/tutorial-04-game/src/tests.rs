@@ -140,7 +140,8 @@ async fn two_players_play_a_game_and_the_room_sees_it() {
         room_id: 1,
         cell: 4,
     };
-    assert_eq!(expect_error(&mut ann, taken).await, "cell 4 is taken");
+    // Cell 4 on the wire is the one players type as 5.
+    assert_eq!(expect_error(&mut ann, taken).await, "cell 5 is taken");
 
     ann.send(&GameMessage::Place {
         room_id: 1,

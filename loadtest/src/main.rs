@@ -70,6 +70,8 @@ enum Command {
         server_pid: Option<u32>,
         #[command(flatten)]
         workload: Workload,
+        #[command(flatten)]
+        verdict: Verdict,
     },
     /// Serve the chat: `gamewire` (the framework) or `baseline` (hand-written tokio).
     Serve {
@@ -129,17 +131,79 @@ enum Command {
         /// Share of frames malformed on purpose.
         #[arg(long, default_value_t = 0.01)]
         malformed: f64,
+        /// Write the figures as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Start each server as a child process, load both with the same
     /// workload, and print gamewire ÷ baseline for every figure.
     Compare {
         #[command(flatten)]
         workload: Workload,
+        #[command(flatten)]
+        verdict: Verdict,
         /// Rounds of both servers, alternating which goes first; with more
         /// than one, the last table gives each ratio's median.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
+}
+
+/// Where the machine-readable result goes, and what makes a run fail.
+#[derive(Debug, Clone, Args)]
+struct Verdict {
+    /// Write the figures as JSON to this file (standard output stays for
+    /// people).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Fail (exit code 1) when more lines than this were lost.
+    #[arg(long, default_value_t = 0, value_name = "LINES")]
+    max_lost: u64,
+    /// Fail when the round trip's p99 is above this, e.g. 5ms.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    max_p99: Option<Duration>,
+    /// Fail when fewer messages than this were delivered a second.
+    #[arg(long, value_name = "RATE")]
+    min_delivered: Option<f64>,
+}
+
+impl Verdict {
+    /// The thresholds `figures` breaks, as sentences.
+    fn broken(&self, figures: &report::Figures) -> Vec<String> {
+        let mut broken = Vec::new();
+        if figures.lost > self.max_lost {
+            broken.push(format!(
+                "{} lines lost, more than --max-lost {}",
+                report::thousands(figures.lost),
+                self.max_lost
+            ));
+        }
+        if figures.failed_clients > 0 {
+            broken.push(format!(
+                "{} clients lost their connection",
+                figures.failed_clients
+            ));
+        }
+        if let Some(max) = self.max_p99
+            && figures.p99_ms > max.as_secs_f64() * 1000.0
+        {
+            broken.push(format!(
+                "p99 {} is over --max-p99 {}",
+                report::millis(figures.p99_ms),
+                report::millis(max.as_secs_f64() * 1000.0)
+            ));
+        }
+        if let Some(min) = self.min_delivered
+            && figures.delivered_per_second < min
+        {
+            broken.push(format!(
+                "{} delivered a second, fewer than --min-delivered {}",
+                report::per_second(figures.delivered_per_second),
+                report::per_second(min)
+            ));
+        }
+        broken
+    }
 }
 
 /// Outbound queue of both servers under load: the load generator shares
@@ -257,6 +321,7 @@ fn main() -> anyhow::Result<()> {
                 address,
                 server_pid,
                 workload,
+                verdict,
             } => {
                 workload.check()?;
                 let (figures, histogram) = run(address, server_pid, &workload, "server").await?;
@@ -265,10 +330,22 @@ fn main() -> anyhow::Result<()> {
                     std::fs::write(path, report::latency_svg(&[("server", &histogram)]))?;
                     println!("latency chart: {}", path.display());
                 }
-                println!("{}", figures.json());
-                Ok(())
+                if let Some(path) = &verdict.json {
+                    std::fs::write(path, figures.json() + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                let broken = verdict.broken(&figures);
+                if broken.is_empty() {
+                    Ok(())
+                } else {
+                    bail!("the run failed its thresholds: {}", broken.join("; "))
+                }
             }
-            Command::Compare { workload, rounds } => compare(&workload, rounds).await,
+            Command::Compare {
+                workload,
+                verdict,
+                rounds,
+            } => compare(&workload, &verdict, rounds).await,
             Command::Soak {
                 address,
                 server_pid,
@@ -279,6 +356,7 @@ fn main() -> anyhow::Result<()> {
                 min_life,
                 max_life,
                 malformed,
+                json,
             } => {
                 let plan = soak::SoakPlan {
                     connections,
@@ -287,6 +365,7 @@ fn main() -> anyhow::Result<()> {
                     rate,
                     lifetime: (min_life, max_life.max(min_life)),
                     malformed,
+                    json,
                 };
                 let clean = match address {
                     Some(address) => {
@@ -398,7 +477,7 @@ async fn spawn_server_with(
     Ok((child, address))
 }
 
-async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
+async fn compare(workload: &Workload, verdict: &Verdict, rounds: usize) -> anyhow::Result<()> {
     workload.check()?;
     if workload.websocket {
         bail!(
@@ -430,7 +509,6 @@ async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
             let (figures, histogram) = run(address, pid, workload, kind.name()).await?;
             child.kill().await?;
             figures.print();
-            println!("{}", figures.json());
             let slot = kind as usize;
             merged[slot].add(&histogram)?;
             pair[slot] = Some(figures);
@@ -439,7 +517,7 @@ async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
             unreachable!("each round runs both servers");
         };
         if rounds > 1 {
-            report::print_ratios(&gamewire, &baseline);
+            let _ = report::print_ratios(&gamewire, &baseline);
         }
         results.push((gamewire, baseline));
     }
@@ -448,12 +526,23 @@ async fn compare(workload: &Workload, rounds: usize) -> anyhow::Result<()> {
         std::fs::write(path, report::latency_svg(&series))?;
         println!("latency chart: {}", path.display());
     }
-    // Last, so the final line is the JSON of the comparison.
-    match results.as_slice() {
+    let json = match results.as_slice() {
         [(gamewire, baseline)] => report::print_ratios(gamewire, baseline),
         rounds => report::print_median_ratios(rounds),
+    };
+    if let Some(path) = &verdict.json {
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    let broken: Vec<String> = results
+        .iter()
+        .flat_map(|(gamewire, _)| verdict.broken(gamewire))
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        bail!("gamewire failed the thresholds: {}", broken.join("; "))
+    }
 }
 
 /// Connects the clients, runs the workload, drains, and measures.
@@ -745,7 +834,10 @@ mod tests {
             "10",
         ])
         .unwrap();
-        let Command::Compare { workload, rounds } = cli.command else {
+        let Command::Compare {
+            workload, rounds, ..
+        } = cli.command
+        else {
             panic!("parsed as another command")
         };
         assert_eq!(rounds, 1, "one round unless asked");
@@ -755,6 +847,46 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("multiple of --room-size")
+        );
+    }
+
+    #[test]
+    fn thresholds_decide_the_exit_code() {
+        let cli = Cli::try_parse_from([
+            "gamewire-loadtest",
+            "run",
+            "--max-p99",
+            "5ms",
+            "--min-delivered",
+            "1000",
+            "--json",
+            "out.json",
+        ])
+        .unwrap();
+        let Command::Run { verdict, .. } = cli.command else {
+            panic!("a run");
+        };
+        let mut figures = report::Figures {
+            p99_ms: 4.0,
+            delivered_per_second: 5000.0,
+            ..Default::default()
+        };
+        assert!(verdict.broken(&figures).is_empty());
+        figures.lost = 1;
+        figures.p99_ms = 7.5;
+        let broken = verdict.broken(&figures);
+        assert_eq!(broken.len(), 2, "{broken:?}");
+        assert!(
+            broken[0].contains("1 lines lost, more than --max-lost 0"),
+            "{broken:?}"
+        );
+        assert!(
+            broken[1].contains("p99 7.5 ms is over --max-p99 5.0 ms"),
+            "{broken:?}"
+        );
+        assert_eq!(
+            verdict.json.as_deref(),
+            Some(std::path::Path::new("out.json"))
         );
     }
 

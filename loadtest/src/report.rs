@@ -1,5 +1,6 @@
-//! What a run measured, and how it is shown: text, one JSON line, and an
-//! SVG latency chart.
+//! What a run measured, and how it is shown: text for people (numbers with
+//! thousands separators and units), JSON for machines (`--json FILE`),
+//! and an SVG latency chart.
 
 use std::fmt::Write as _;
 
@@ -45,24 +46,31 @@ impl Figures {
 
     pub(crate) fn print(&self) {
         println!("server        {}", self.server);
-        println!("sent          {} lines", self.sent);
+        println!("sent          {} lines", thousands(self.sent));
         println!(
-            "delivered     {} messages, {:.0}/s",
-            self.delivered, self.delivered_per_second
+            "delivered     {} messages, {} a second",
+            thousands(self.delivered),
+            per_second(self.delivered_per_second)
         );
-        println!("lost          {} (sent × room size − delivered)", self.lost);
+        println!(
+            "lost          {} (sent × room size − delivered)",
+            thousands(self.lost)
+        );
         if self.failed_clients > 0 {
             println!(
                 "FAILED        {} clients lost their connection",
-                self.failed_clients
+                thousands(self.failed_clients)
             );
         }
         println!(
-            "round trip    p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
-            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+            "round trip    p50 {}, p99 {}, p99.9 {}, max {}",
+            millis(self.p50_ms),
+            millis(self.p99_ms),
+            millis(self.p999_ms),
+            millis(self.max_ms)
         );
         if let Some(rss) = self.rss_per_connection {
-            println!("server memory {:.0} bytes per connection", rss);
+            println!("server memory {} per connection", bytes(rss));
         }
         if let Some(cpu) = self.server_cpu {
             println!("server cpu    {:.2} cores", cpu);
@@ -94,6 +102,52 @@ impl Figures {
             opt(self.server_cpu),
             fine(self.send_syscalls_per_delivered),
         )
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A rate: `4.02 M`, `812 k`, `75`.
+pub(crate) fn per_second(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2} M", rate / 1e6)
+    } else if rate >= 1e4 {
+        format!("{:.0} k", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// Milliseconds in the unit that reads best: `850 µs`, `12.3 ms`, `1.25 s`.
+pub(crate) fn millis(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+/// Bytes in the unit that reads best: `1,217 B`, `22.4 KiB`, `3.1 MiB`.
+pub(crate) fn bytes(n: f64) -> String {
+    if n < 10_000.0 {
+        format!("{} B", thousands(n.round() as u64))
+    } else if n < 10.0 * 1024.0 * 1024.0 {
+        format!("{:.1} KiB", n / 1024.0)
+    } else {
+        format!("{:.1} MiB", n / (1024.0 * 1024.0))
     }
 }
 
@@ -163,9 +217,9 @@ fn json_ratio(r: Option<f64>) -> String {
     r.map_or("null".to_owned(), |r| format!("{r:.4}"))
 }
 
-/// Prints `gamewire ÷ baseline` for every figure, then one JSON line with
-/// both runs and the ratios (`null` where a ratio has no meaning).
-pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
+/// Prints `gamewire ÷ baseline` for every figure; returns the JSON of both
+/// runs and the ratios (`null` where a ratio has no meaning).
+pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) -> String {
     println!(
         "\n{:<28} {:>14} {:>14} {:>9}",
         "figure", "gamewire", "baseline", "ratio"
@@ -185,19 +239,19 @@ pub(crate) fn print_ratios(gamewire: &Figures, baseline: &Figures) {
         "{:<28} {:>14} {:>14}",
         "failed clients", gamewire.failed_clients, baseline.failed_clients
     );
-    println!(
+    format!(
         "{{\"gamewire\":{},\"baseline\":{},\"ratio\":{{{}}}}}",
         gamewire.json(),
         baseline.json(),
         ratios.join(",")
-    );
+    )
 }
 
-/// After several rounds: each figure's ratio in every round and their
-/// median, then one JSON line with both. The median of per-round ratios,
+/// After several rounds: prints each figure's ratio in every round and
+/// their median; returns the JSON of both. The median of per-round ratios,
 /// each measured side by side, is what a noisy machine can still vouch
 /// for.
-pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) {
+pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) -> String {
     println!(
         "\n{:<28} {:>9}   gamewire ÷ baseline in each round",
         "figure", "median"
@@ -238,11 +292,11 @@ pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) {
         "{:<28} {failed:>9}   in all rounds, both servers",
         "failed clients"
     );
-    println!(
+    format!(
         "{{\"rounds\":{},\"lost\":{lost},\"failed_clients\":{failed},\"ratio\":{{{}}}}}",
         rounds.len(),
         json.join(",")
-    );
+    )
 }
 
 /// The median of the values that are there.
@@ -369,6 +423,21 @@ mod tests {
         assert_eq!(ratio(rate.gamewire, rate.baseline), Some(0.9));
         // An idle run has no rate: no ratio, not NaN.
         assert_eq!(ratio(0.0, 0.0), None);
+    }
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(24_547_200), "24,547,200");
+        assert_eq!(per_second(4_015_235.0), "4.02 M");
+        assert_eq!(per_second(81_234.0), "81 k");
+        assert_eq!(millis(0.85), "850 µs");
+        assert_eq!(millis(246.911), "246.9 ms");
+        assert_eq!(millis(1250.0), "1.25 s");
+        assert_eq!(bytes(1216.5), "1,217 B");
+        assert_eq!(bytes(22_937.0), "22.4 KiB");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(crate) struct SoakPlan {
     pub(crate) lifetime: (Duration, Duration),
     /// Share of frames that are malformed on purpose.
     pub(crate) malformed: f64,
+    /// Where to write the figures as JSON.
+    pub(crate) json: Option<std::path::PathBuf>,
 }
 
 /// What every slot counts.
@@ -320,12 +322,13 @@ pub(crate) async fn soak(
         plan.rate,
         plan.malformed * 100.0
     );
-    println!("sessions                    {:>12}", load(&t.sessions));
-    println!("lines sent                  {:>12}", load(&t.sent));
-    println!("lines acknowledged          {:>12}", load(&t.acknowledged));
-    println!("lines lost                  {:>12}", load(&t.lost));
-    println!("malformed frames sent       {:>12}", load(&t.malformed));
-    println!("error frames received       {:>12}", load(&t.errors));
+    let count = |counter: &AtomicU64| crate::report::thousands(load(counter));
+    println!("sessions                    {:>12}", count(&t.sessions));
+    println!("lines sent                  {:>12}", count(&t.sent));
+    println!("lines acknowledged          {:>12}", count(&t.acknowledged));
+    println!("lines lost                  {:>12}", count(&t.lost));
+    println!("malformed frames sent       {:>12}", count(&t.malformed));
+    println!("error frames received       {:>12}", count(&t.errors));
     println!(
         "connects that failed        {:>12}",
         load(&t.failed_connects)
@@ -343,7 +346,7 @@ pub(crate) async fn soak(
         last / 1024
     );
     println!("RSS slope, second half      {:>12.1} KiB/min", slope);
-    println!(
+    let json = format!(
         "{{\"seconds\":{:.0},\"connections\":{},\"sessions\":{},\"sent\":{},\"acknowledged\":{},\"lost\":{},\"malformed\":{},\"errors\":{},\"failed_connects\":{},\"closed_by_server\":{},\"panics\":{},\"alive\":{},\"rss_first\":{},\"rss_peak\":{},\"rss_last\":{},\"rss_slope_kib_per_min\":{:.1}}}",
         plan.duration.as_secs_f64(),
         plan.connections,
@@ -362,6 +365,9 @@ pub(crate) async fn soak(
         last,
         slope
     );
+    if let Some(path) = &plan.json {
+        std::fs::write(path, json + "\n")?;
+    }
     let clean = load(&t.lost) == 0
         && load(&panics) == 0
         && alive

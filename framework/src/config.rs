@@ -70,6 +70,11 @@ pub struct TcpServerConfig {
     /// default) opens none. Needs the `ops` feature. Bind it to a private
     /// address: it is for your monitoring, not for players.
     pub metrics_bind_address: Option<String>,
+    /// The bearer token of the admin page at `/admin` on the metrics
+    /// listener (live connections, rooms, rates, kicking a user); `None`
+    /// (the default) serves no admin page. At least 16 characters: it is
+    /// all that stands between the network and kicking your players.
+    pub admin_token: Option<String>,
     /// Connections pending in the kernel before `accept` takes them: the
     /// listen backlog. A burst of connects beyond it waits for the
     /// client's SYN retry, a second or more.
@@ -209,6 +214,7 @@ impl Default for TcpServerConfig {
             bind_address: format!("127.0.0.1:{DEFAULT_PORT}"),
             ws_bind_address: None,
             metrics_bind_address: None,
+            admin_token: None,
             listen_backlog: 1024,
             max_connections: 10_000,
             max_connections_per_ip: 1024,
@@ -287,6 +293,15 @@ impl TcpServerConfig {
         if cfg!(not(feature = "ops")) && self.metrics_bind_address.is_some() {
             return Err(ConfigError::new(
                 "`metrics_bind_address` needs gamewire's `ops` feature",
+            ));
+        }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|token| token.len() < 16)
+        {
+            return Err(ConfigError::new(
+                "`admin_token` must be at least 16 characters long",
             ));
         }
         if self.heartbeat_interval.is_zero() || self.heartbeat_timeout < self.heartbeat_interval {

@@ -9,6 +9,7 @@ mod support;
 #[global_allocator]
 static PROBE: gamewire_tests::alloc_probe::Probe = gamewire_tests::alloc_probe::Probe;
 
+mod admin_page;
 mod admission_limits;
 mod book;
 mod build_checks;

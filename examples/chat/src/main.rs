@@ -38,6 +38,15 @@ struct Args {
     /// http://ADDR/metrics [default: none].
     #[arg(long, env = "GAMEWIRE_METRICS_BIND", value_name = "ADDR")]
     metrics_bind: Option<String>,
+    /// The bearer token of the admin page at http://METRICS_ADDR/admin
+    /// (at least 16 characters) [default: no admin page].
+    #[arg(
+        long,
+        env = "GAMEWIRE_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
     /// A TOML file of `TcpServerConfig` fields (durations as "10s"); fields
     /// it leaves out keep their defaults.
     #[arg(long, env = "GAMEWIRE_CONFIG", value_name = "FILE")]
@@ -66,6 +75,9 @@ impl Args {
         }
         if let Some(metrics_bind) = &self.metrics_bind {
             config.metrics_bind_address = Some(metrics_bind.clone());
+        }
+        if let Some(token) = &self.admin_token {
+            config.admin_token = Some(token.clone());
         }
         config.validate()?;
         Ok(config)

@@ -11,6 +11,7 @@ fn chat() -> Command {
         "GAMEWIRE_BIND",
         "GAMEWIRE_WS_BIND",
         "GAMEWIRE_METRICS_BIND",
+        "GAMEWIRE_ADMIN_TOKEN",
         "GAMEWIRE_CONFIG",
     ] {
         command.env_remove(var);
@@ -39,6 +40,7 @@ fn help_names_every_flag_and_its_variable() {
         ("--bind", "GAMEWIRE_BIND"),
         ("--ws-bind", "GAMEWIRE_WS_BIND"),
         ("--metrics-bind", "GAMEWIRE_METRICS_BIND"),
+        ("--admin-token", "GAMEWIRE_ADMIN_TOKEN"),
         ("--config", "GAMEWIRE_CONFIG"),
     ] {
         assert!(

@@ -1,5 +1,6 @@
 //! The operator's HTTP listener (feature `ops`, at `metrics_bind_address`):
-//! Prometheus metrics at `/metrics`.
+//! Prometheus metrics at `/metrics`, and with `admin_token` the admin page
+//! at `/admin`.
 //!
 //! It is a listener apart from the players' so that it can sit on a private
 //! address; it serves a few requests a minute, so an HTTP framework (axum)
@@ -15,17 +16,37 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod admin;
 mod metrics;
 
 pub(crate) use metrics::Sources;
 
-/// Serves `/metrics` on `listener` until `shutdown`.
-pub(crate) async fn serve(listener: TcpListener, sources: Sources, shutdown: CancellationToken) {
+/// Serves `/metrics`, and `/admin` when there is an `admin_token`, on
+/// `listener` until `shutdown`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    sources: Sources,
+    admin_token: Option<String>,
+    shutdown: CancellationToken,
+) {
     let address = listener.local_addr().ok();
-    let registry = std::sync::Arc::new(metrics::registry(sources));
-    let app = Router::new()
+    let registry = std::sync::Arc::new(metrics::registry(sources.clone()));
+    let mut app = Router::new()
         .route("/metrics", get(scrape))
         .with_state(registry);
+    if let Some(token) = admin_token {
+        let admin = std::sync::Arc::new(admin::Admin { token, sources });
+        app = app.merge(
+            Router::new()
+                .route("/admin", get(admin::page))
+                .route("/admin/api/state", get(admin::state))
+                .route(
+                    "/admin/api/kick/{user_id}",
+                    axum::routing::post(admin::kick),
+                )
+                .with_state(admin),
+        );
+    }
     if let Some(address) = address {
         tracing::info!(%address, "metrics at http://{address}/metrics");
     }

@@ -70,7 +70,13 @@ pub(crate) fn serve<M: Message, C: Codec>(
             };
             // Not tracked: it stops with the shutdown signal, and a scrape
             // in flight must not hold up the drain.
-            tokio::spawn(crate::ops::serve(metrics, sources, shared.shutdown.clone()));
+            let token = runtime.config.admin_token.clone();
+            tokio::spawn(crate::ops::serve(
+                metrics,
+                sources,
+                token,
+                shared.shutdown.clone(),
+            ));
         }
         let tcp = accept_loop(&runtime, &listeners.tcp);
         #[cfg(feature = "websocket")]

@@ -10,14 +10,12 @@
 //! arrives is printed above it, so it never breaks into the line; the
 //! client exits as soon as the server closes. Piped input works too.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use gamewire::ChatMessage;
 use gamewire::client::{Client, Incoming};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
-
-mod terminal;
 
 /// What one typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,21 +179,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| format!("127.0.0.1:{}", gamewire::DEFAULT_PORT));
     let client = Client::<ChatMessage>::connect(&address).await?;
-    if std::io::stdin().is_terminal() {
-        return terminal::run(client).await;
-    }
-    // Piped input is read on a thread of its own: the process ends when
-    // the conversation does, without waiting for a line that never comes.
-    let (lines, typed) = mpsc::channel(16);
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if lines.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stdout = std::io::stdout();
-    converse(client, typed, |text| writeln!(stdout, "{text}")).await
+    let mut terminal = example_terminal::open("> ")?;
+    let lines = terminal.lines();
+    let result = converse(client, lines, |text| terminal.print(text)).await;
+    terminal.exit(result)
 }
 
 #[cfg(test)]

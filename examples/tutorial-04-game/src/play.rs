@@ -9,13 +9,14 @@ use std::io::Write;
 
 use gamewire::ChatMessage;
 use gamewire::client::{Client, Incoming};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
 
 use crate::GameMessage;
 // ANCHOR_END: imports
 
 // ANCHOR: commands
-const HELP: &str = "commands: /name NAME, /join ROOM, /start, /wave, /quit; \
+const HELP: &str = "commands: /name NAME, /join ROOM, /start, /wave, /help, /quit; \
                     1 to 9 marks a cell; anything else is said in your room";
 
 /// What one typed line asks for.
@@ -136,55 +137,81 @@ pub fn render(message: &GameMessage, me: u32) -> String {
 // ANCHOR_END: render
 
 // ANCHOR: play
-/// Connects to `address` and plays from the terminal.
+/// Connects to `address` and plays from the terminal, until `/quit`, the
+/// end of input or the server closing; then the process ends.
 ///
 /// # Errors
 ///
 /// The server cannot be reached or refuses the handshake.
 pub async fn play(address: &str) -> anyhow::Result<()> {
     let client = Client::<GameMessage>::connect(address).await?;
-    run(
-        client,
-        BufReader::new(tokio::io::stdin()),
-        std::io::stdout(),
-    )
-    .await
+    let mut terminal = example_terminal::open("> ")?;
+    let lines = terminal.lines();
+    let result = converse(client, lines, |text| terminal.print(text)).await;
+    terminal.exit(result)
 }
 // ANCHOR_END: play
 
-// ANCHOR: run
-/// Runs the client: typed lines from `input`, everything shown on
-/// `output`, until `/quit`, the end of input, or the server closing.
+/// Runs the client on lines read from `input`, writing to `output`: what
+/// the tests drive.
 ///
 /// # Errors
 ///
-/// Reading `input` or writing `output` failed, or the connection broke.
+/// Writing `output` failed, or the connection broke.
 pub async fn run(
-    mut client: Client<GameMessage>,
-    input: impl AsyncBufRead + Unpin,
+    client: Client<GameMessage>,
+    input: impl AsyncBufRead + Unpin + Send + 'static,
     mut output: impl Write,
 ) -> anyhow::Result<()> {
+    let (send, lines) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut input = input.lines();
+        while let Ok(Some(line)) = input.next_line().await {
+            if send.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    converse(client, lines, |text| {
+        writeln!(output, "{text}")?;
+        output.flush()
+    })
+    .await
+}
+
+// ANCHOR: run
+/// The game from the player's side: each typed line from `lines` becomes a
+/// message, each message from the server a line given to `show`, until
+/// `/quit`, the end of input, or the server closing.
+///
+/// # Errors
+///
+/// `show` failed, or the connection broke.
+pub async fn converse(
+    mut client: Client<GameMessage>,
+    mut lines: mpsc::Receiver<String>,
+    mut show: impl FnMut(&str) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let me = client.user_id();
-    writeln!(output, "connected as user {me}; {HELP}")?;
-    let mut lines = input.lines();
+    show(&format!("connected as user {me}; {HELP}"))?;
     let mut room: Option<u32> = None;
     loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { break };
+            line = lines.recv() => {
+                let Some(line) = line else { break };
                 if line.trim().is_empty() {
                     continue;
                 }
                 let message = match (parse_command(&line), room) {
                     (Ok(Command::Quit), _) => break,
-                    (Ok(Command::Help), _) => { writeln!(output, "{HELP}")?; continue; }
-                    (Err(error), _) => { writeln!(output, "{error}")?; continue; }
+                    (Ok(Command::Help), _) => { show(HELP)?; continue; }
+                    (Err(error), _) => { show(&error)?; continue; }
                     (Ok(Command::Name(name)), _) => GameMessage::SetName { name },
                     (Ok(Command::Join(room_id)), _) => {
                         room = Some(room_id);
                         GameMessage::Chat(ChatMessage::JoinRoom { room_id })
                     }
-                    (Ok(_), None) => { writeln!(output, "join a room first: /join 1")?; continue; }
+                    (Ok(_), None) => { show("join a room first: /join 1")?; continue; }
                     (Ok(Command::Start), Some(room_id)) => GameMessage::StartGame { room_id },
                     (Ok(Command::Wave), Some(room_id)) => GameMessage::Wave { room_id },
                     (Ok(Command::Place(cell)), Some(room_id)) => GameMessage::Place { room_id, cell },
@@ -195,16 +222,15 @@ pub async fn run(
                 client.send(&message).await?;
             }
             incoming = client.recv() => match incoming {
-                Some(Incoming::Message(message)) => writeln!(output, "{}", render(&message, me))?,
-                Some(Incoming::Error(error)) => writeln!(output, "! {}", error.message)?,
+                Some(Incoming::Message(message)) => show(&render(&message, me))?,
+                Some(Incoming::Error(error)) => show(&format!("! {}", error.message))?,
                 Some(Incoming::Closed(close)) => {
-                    writeln!(output, "! the server closed the connection: {}", close.reason)?;
+                    show(&format!("! the server closed the connection: {}", close.reason))?;
                     break;
                 }
-                None => { writeln!(output, "! disconnected")?; break; }
+                None => { show("! disconnected")?; break; }
             },
         }
-        output.flush()?;
     }
     client.close().await;
     Ok(())

@@ -1,7 +1,7 @@
 //! Load-testing a gamewire server with bots of your own.
 //!
 //! The `gamewire-loadtest` binary loads the built-in chat. For your own
-//! game, write a bot: an async fn over a [`Bot`], which is a typed client
+//! game, write a bot: an async fn over a [`Bot`](bots::Bot), which is a typed client
 //! of your protocol that counts what it sends and receives and times its
 //! requests. [`bots::main`] runs N of them against your server with the
 //! command line of the load tester and prints the same kind of figures:

@@ -395,6 +395,16 @@ mod tests {
 
     use super::*;
 
+    /// A chat server on 127.0.0.1:0, and its address.
+    async fn chat_server() -> (TcpGameService, std::net::SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = TcpGameService::with_default_config().protocol::<ChatMessage>();
+        let serving = service.clone();
+        tokio::spawn(async move { serving.serve(listener).await });
+        (service, address)
+    }
+
     async fn chatter(mut bot: Bot<ChatMessage>) -> anyhow::Result<()> {
         let room_id = (bot.index() / 5) as u32;
         bot.request(&ChatMessage::JoinRoom { room_id }, |m| {
@@ -419,11 +429,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bots_run_their_fn_and_are_measured() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let service = TcpGameService::with_default_config().protocol::<ChatMessage>();
-        let serving = service.clone();
-        tokio::spawn(async move { serving.serve(listener).await });
+        let (service, address) = chat_server().await;
         let plan = Plan::parse_from([
             "bots",
             "--address",
@@ -453,11 +459,7 @@ mod tests {
     /// A bot that fails is counted, with its error.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_bot_is_counted() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let service = TcpGameService::with_default_config().protocol::<ChatMessage>();
-        let serving = service.clone();
-        tokio::spawn(async move { serving.serve(listener).await });
+        let (service, address) = chat_server().await;
         let plan = Plan::parse_from([
             "bots",
             "--address",

@@ -8,10 +8,7 @@
 // save a picture of the page.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { withChromium } from "./chromium.mjs";
 
 const url = process.env.GAMEWIRE_ADMIN_URL;
 const token = process.env.GAMEWIRE_ADMIN_TOKEN;
@@ -20,25 +17,8 @@ const skip = url === undefined || token === undefined || kick === undefined
   ? "run by `cargo test -p gamewire-tests --test it admin`, which starts a server"
   : false;
 
-const FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-];
-
 test("the admin page lists sessions and rooms and kicks a user", { skip, timeout: 90_000 }, async () => {
-  const profile = await mkdtemp(join(tmpdir(), "gamewire-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.GAMEWIRE_CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1000, height: 620 },
-  });
-  try {
+  await withChromium({ width: 1000, height: 620 }, async (browser) => {
     const page = await browser.newPage();
     await page.goto(url);
     await page.fill("#token", "not-the-token");
@@ -60,8 +40,5 @@ test("the admin page lists sessions and rooms and kicks a user", { skip, timeout
     await page.locator(`#sessions tr[data-user="${kick}"] button`).click();
     await page.locator(`#sessions tr[data-user="${kick}"]`).waitFor({ state: "detached" });
     await page.locator("#connections", { hasText: "2" }).waitFor();
-  } finally {
-    await browser.close();
-    await rm(profile, { recursive: true, force: true });
-  }
+  });
 });

@@ -8,10 +8,7 @@
 // where to save a picture of the first page.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { withChromium } from "./chromium.mjs";
 
 const url = process.env.GAMEWIRE_PAGE_URL;
 const room = process.env.GAMEWIRE_ROOM;
@@ -20,28 +17,9 @@ const skip = url === undefined || room === undefined || tcpLine === undefined
   ? "run by `cargo test -p example-chat`, which starts the server and a TCP client"
   : false;
 
-// Chromium as the browser issue starts it: no sandbox (root in a
-// container), no GPU, and no traffic of its own to a closed network.
-const FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-];
-
 test("two browser pages and a TCP client chat in one room", { skip, timeout: 90_000 }, async () => {
-  const profile = await mkdtemp(join(tmpdir(), "gamewire-chromium-"));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.GAMEWIRE_CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 900, height: 560 },
-  });
-  const problems = [];
-  try {
+  await withChromium({ width: 900, height: 560 }, async (browser) => {
+    const problems = [];
     const open = async () => {
       const page = await browser.newPage();
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -88,8 +66,5 @@ test("two browser pages and a TCP client chat in one room", { skip, timeout: 90_
       await a.page.screenshot({ path: process.env.GAMEWIRE_SCREENSHOT });
     }
     assert.deepEqual(problems, []);
-  } finally {
-    await browser.close();
-    await rm(profile, { recursive: true, force: true });
-  }
+  });
 });

@@ -7,7 +7,14 @@
 #[test]
 fn compile_fail_cases() {
     let cases = trybuild::TestCases::new();
-    for dir in ["message", "handler", "middleware", "payload", "describe"] {
+    for dir in [
+        "message",
+        "handler",
+        "middleware",
+        "payload",
+        "describe",
+        "lock",
+    ] {
         cases.compile_fail(format!("ui/{dir}/*.rs"));
     }
     cases.pass("ui/pass/*.rs");

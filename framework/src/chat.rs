@@ -58,7 +58,7 @@ pub const MAX_ROOM_LIST_LEN: usize = 1000;
 ///
 /// Variant ids are the declaration order, `0` to `9`, and are part of the
 /// documented wire protocol.
-#[message(builtin)]
+#[message(builtin, lock = "../protocols/ChatMessage.lock")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatMessage {
     /// Join a room, creating it if needed. Answered by `RoomJoined`; the

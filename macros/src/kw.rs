@@ -11,7 +11,9 @@ pub(crate) const DROPPABLE: &str = "droppable";
 /// `#[gamewire(unhandled)]`: no handler is expected.
 pub(crate) const UNHANDLED: &str = "unhandled";
 /// The keys of `#[gamewire(...)]`, in the order messages list them.
-pub(crate) const MESSAGE_KEYS: &[&str] = &[ID, DIRECTION, DROPPABLE, UNHANDLED];
+/// `#[gamewire(retired)]`: a variant kept only so its id is never reused.
+pub(crate) const RETIRED: &str = "retired";
+pub(crate) const MESSAGE_KEYS: &[&str] = &[ID, DIRECTION, DROPPABLE, UNHANDLED, RETIRED];
 
 /// `direction = to_server`.
 pub(crate) const TO_SERVER: &str = "to_server";
@@ -25,6 +27,10 @@ pub(crate) const DIRECTIONS: &[&str] = &[TO_SERVER, TO_CLIENT, BOTH];
 /// `#[message(builtin)]`: a protocol shipped by gamewire itself. Not
 /// documented for users.
 pub(crate) const BUILTIN: &str = "builtin";
+/// `#[message(lock = "File.lock")]`.
+pub(crate) const LOCK: &str = "lock";
+/// `#[message(major = 2)]`.
+pub(crate) const MAJOR: &str = "major";
 
 /// `#[middleware(order = 10)]`: place in the middleware chain.
 pub(crate) const ORDER: &str = "order";
@@ -64,7 +70,7 @@ mod tests {
     fn one_of_lists_keys_in_backticks() {
         assert_eq!(
             super::one_of(super::MESSAGE_KEYS),
-            "expected one of `id`, `direction`, `droppable`, `unhandled`"
+            "expected one of `id`, `direction`, `droppable`, `unhandled`, `retired`"
         );
         assert_eq!(
             super::one_of(super::MIDDLEWARE_KEYS),

@@ -106,7 +106,8 @@ mod sig;
 /// not `Serialize + Deserialize + Debug + Clone` (one error per such field).
 #[proc_macro_attribute]
 pub fn message(args: TokenStream, item: TokenStream) -> TokenStream {
-    let expanded = message::expand(args.into(), item.into());
+    let source = proc_macro::Span::call_site().local_file();
+    let expanded = message::expand(args.into(), item.into(), source);
     diag::debug_dump("message", &expanded);
     expanded.into()
 }

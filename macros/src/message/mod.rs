@@ -12,11 +12,17 @@ use syn::ext::IdentExt;
 use crate::diag::Diag;
 
 mod expand;
+mod lock;
 mod parse;
 mod validate;
 
-/// Expands `#[message(args)] item`.
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// Expands `#[message(args)] item`; `source` is the file the enum is in,
+/// where a lock file is looked for (`None` outside the compiler).
+pub(crate) fn expand(
+    args: TokenStream,
+    item: TokenStream,
+    source: Option<std::path::PathBuf>,
+) -> TokenStream {
     let diag = Diag::new();
     let parsed = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(parsed) => parsed,
@@ -28,6 +34,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let protocol = parse::protocol(&diag, args, &parsed);
     if let Some(protocol) = &protocol {
         validate::protocol(&diag, protocol);
+        lock::check(&diag, protocol, source.as_deref());
     }
     match (diag.finish(), protocol) {
         (Ok(()), Some(protocol)) => expand::full(&protocol),
@@ -59,6 +66,11 @@ pub(crate) struct Protocol<'a> {
     pub(crate) item: &'a syn::ItemEnum,
     /// `#[message(builtin)]`: a protocol shipped by gamewire itself.
     pub(crate) builtin: bool,
+    /// `#[message(lock = "...")]`: the lock file, relative to the enum's
+    /// source file.
+    pub(crate) lock: Option<syn::LitStr>,
+    /// `#[message(major = N)]`, 1 by default.
+    pub(crate) major: u32,
     /// The variants, in declaration order.
     pub(crate) variants: Vec<Variant<'a>>,
     /// Every path listed in the enum's `#[derive(...)]` attributes.
@@ -89,6 +101,8 @@ pub(crate) struct Variant<'a> {
     pub(crate) droppable: bool,
     /// `#[gamewire(unhandled)]`.
     pub(crate) unhandled: bool,
+    /// `#[gamewire(retired)]`.
+    pub(crate) retired: bool,
 }
 
 impl<'a> Variant<'a> {
@@ -168,6 +182,7 @@ mod tests {
                     B { x: u32 },
                 }
             },
+            None,
         );
         let file: syn::File = syn::parse2(out.clone()).unwrap();
         let text = out.to_string();
@@ -185,7 +200,7 @@ mod tests {
         let item = quote!(
             struct S;
         );
-        let out = expand(TokenStream::new(), item.clone()).to_string();
+        let out = expand(TokenStream::new(), item.clone(), None).to_string();
         assert!(out.starts_with(&item.to_string()), "{out}");
         assert!(out.contains("not expected here; #[message] goes on an `enum`, not on a `struct`"));
     }

@@ -18,7 +18,11 @@ pub(crate) fn protocol<'a>(
     args: TokenStream,
     item: &'a syn::Item,
 ) -> Option<Protocol<'a>> {
-    let builtin = options(diag, args);
+    let Options {
+        builtin,
+        lock,
+        major,
+    } = options(diag, args);
     let syn::Item::Enum(item) = item else {
         diag.push(not_expected_here("message", "an `enum`", item));
         return None;
@@ -47,30 +51,56 @@ pub(crate) fn protocol<'a>(
                 id_source,
                 direction: attrs.direction.unwrap_or(Direction::Both),
                 droppable: attrs.droppable,
-                unhandled: attrs.unhandled,
+                // A retired variant needs no handler.
+                unhandled: attrs.unhandled || attrs.retired,
+                retired: attrs.retired,
             }
         })
         .collect();
     Some(Protocol {
         item,
         builtin,
+        lock,
+        major,
         variants,
         derives: derives(&item.attrs),
     })
 }
 
-/// Reads the `#[message(...)]` arguments; returns whether `builtin` is set.
-fn options(diag: &Diag, args: TokenStream) -> bool {
-    let mut builtin = false;
+/// The `#[message(...)]` arguments.
+struct Options {
+    builtin: bool,
+    lock: Option<syn::LitStr>,
+    major: u32,
+}
+
+/// Reads the `#[message(...)]` arguments: `builtin`, `lock = "File.lock"`,
+/// `major = N`.
+fn options(diag: &Diag, args: TokenStream) -> Options {
+    let mut options = Options {
+        builtin: false,
+        lock: None,
+        major: 1,
+    };
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident(kw::BUILTIN) && !builtin {
-            builtin = true;
+        if meta.path.is_ident(kw::BUILTIN) && !options.builtin {
+            options.builtin = true;
+            Ok(())
+        } else if meta.path.is_ident(kw::LOCK) && options.lock.is_none() {
+            options.lock = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident(kw::MAJOR) {
+            let major: syn::LitInt = meta.value()?.parse()?;
+            match major.base10_parse::<u32>() {
+                Ok(n) if n >= 1 => options.major = n,
+                _ => diag.error(&major, "the major version is a whole number from 1"),
+            }
             Ok(())
         } else {
             diag.error(
                 &meta.path,
                 format_args!(
-                    "unknown #[message] option `{}`; write #[message] with no arguments",
+                    "unknown #[message] option `{}`; the options are `lock = \"File.lock\"` and `major = N`",
                     pretty(&meta.path)
                 ),
             );
@@ -80,7 +110,7 @@ fn options(diag: &Diag, args: TokenStream) -> bool {
     if let Err(error) = parser.parse2(args) {
         diag.push(error);
     }
-    builtin
+    options
 }
 
 /// Every path in the `#[derive(...)]` attributes among `attrs`.
@@ -112,6 +142,7 @@ struct VariantAttrs {
     direction: Option<Direction>,
     droppable: bool,
     unhandled: bool,
+    retired: bool,
 }
 
 impl VariantAttrs {
@@ -172,6 +203,7 @@ impl VariantAttrs {
                 }
                 match key {
                     kw::DROPPABLE => self.droppable = true,
+                    kw::RETIRED => self.retired = true,
                     _ => self.unhandled = true,
                 }
             }
@@ -371,7 +403,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown gamewire message attribute `idd`; expected one of `id`, `direction`, `droppable`, `unhandled`",
+                "unknown gamewire message attribute `idd`; expected one of `id`, `direction`, `droppable`, `unhandled`, `retired`",
                 "unknown direction `sideways`; expected one of `to_server`, `to_client`, `both`",
                 "duplicate gamewire attribute `id`",
                 "`droppable` takes no value; write #[gamewire(droppable)]",
@@ -397,7 +429,9 @@ mod tests {
         );
         assert_eq!(
             errors,
-            ["unknown #[message] option `bulitin`; write #[message] with no arguments"]
+            [
+                "unknown #[message] option `bulitin`; the options are `lock = \"File.lock\"` and `major = N`"
+            ]
         );
         let (_, errors) = run(
             TokenStream::new(),

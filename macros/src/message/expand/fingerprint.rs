@@ -11,9 +11,21 @@ use quote::ToTokens;
 use super::field_names;
 use crate::message::{Protocol, Shape};
 
-/// The protocol's fingerprint: FNV-1a 64 of its [`canonical`] string.
+/// The protocol's fingerprint: FNV-1a 64 of its [`canonical`] string. A
+/// major version past 1 is part of the name (`GameMessage@2`), so clients
+/// of another major are refused.
 pub(crate) fn fingerprint(protocol: &Protocol<'_>) -> u64 {
-    let variants: Vec<CanonicalVariant> = protocol
+    let variants = canonical_variants(protocol);
+    let name = match protocol.major {
+        1 => protocol.name(),
+        major => format!("{}@{major}", protocol.name()),
+    };
+    fnv1a64(canonical(&name, &variants).as_bytes())
+}
+
+/// The variants as the fingerprint (and the lock) see them.
+pub(crate) fn canonical_variants(protocol: &Protocol<'_>) -> Vec<CanonicalVariant> {
+    protocol
         .variants
         .iter()
         .map(|v| CanonicalVariant {
@@ -33,8 +45,7 @@ pub(crate) fn fingerprint(protocol: &Protocol<'_>) -> u64 {
                 ),
             },
         })
-        .collect();
-    fnv1a64(canonical(&protocol.name(), &variants).as_bytes())
+        .collect()
 }
 
 /// A type as the fingerprint sees it: its tokens without whitespace.
@@ -56,6 +67,7 @@ pub(crate) struct CanonicalVariant {
 }
 
 /// The fields of a [`CanonicalVariant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CanonicalShape {
     /// No fields.
     Unit,
@@ -89,6 +101,21 @@ pub(crate) fn canonical(enum_name: &str, variants: &[CanonicalVariant]) -> Strin
         }
     }
     out
+}
+
+impl CanonicalShape {
+    /// The fields as the canonical string writes them: `{f:T,g:U}`,
+    /// `(T,U)`, or nothing.
+    pub(crate) fn written(&self) -> String {
+        match self {
+            CanonicalShape::Unit => String::new(),
+            CanonicalShape::Tuple(types) => format!("({})", types.join(",")),
+            CanonicalShape::Struct(fields) => {
+                let fields: Vec<String> = fields.iter().map(|(f, t)| format!("{f}:{t}")).collect();
+                format!("{{{}}}", fields.join(","))
+            }
+        }
+    }
 }
 
 /// 64-bit FNV-1a.

@@ -21,7 +21,7 @@ use super::{Direction, Protocol, Shape, Variant};
 use crate::diag::find_ident;
 use crate::{kw, paths};
 
-mod fingerprint;
+pub(super) mod fingerprint;
 mod serde_impls;
 mod std_impls;
 
@@ -35,6 +35,11 @@ pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
     let deserialize = deserialize_impl(protocol);
     let payload_impls = payload_impls(protocol);
     let registration = registration(protocol);
+    // The lock is read by the macro; naming it here makes cargo compile
+    // the enum again when the lock changes.
+    let lock = protocol.lock.as_ref().map(|file| {
+        quote! { const _: &[u8] = ::core::include_bytes!(#file); }
+    });
     quote! {
         #enum_item
         #payload_structs
@@ -46,6 +51,7 @@ pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
             #deserialize
             #payload_impls
             #registration
+            #lock
         };
     }
 }

@@ -1,0 +1,15 @@
+use gamewire::prelude::*;
+
+#[message(lock = "game.lock")]
+pub enum Game {
+    #[gamewire(direction = to_server)]
+    Move { x: i32 },
+    #[gamewire(direction = to_client)]
+    Moved { user: u32, x: i32, y: i32 },
+    #[gamewire(direction = to_server)]
+    Leave,
+    #[gamewire(direction = to_server)]
+    Say(String),
+}
+
+fn main() {}

@@ -122,7 +122,7 @@ pub use crate::heartbeat::HeartbeatService;
 pub use crate::middleware::{LoggingMiddleware, MessageMiddleware, MiddlewareError};
 pub use crate::monitor::{ConnectionStats, LatencySummary, PerformanceMonitor, ServerStats};
 pub use crate::pool::{EnhancedMemoryPool, MemoryPoolConfig, MemoryPoolStats, PooledBuffer};
-pub use crate::protocol::{Direction, Message, ProtocolInfo, VariantInfo};
+pub use crate::protocol::{Direction, Message, ProtocolInfo, Revision, VariantInfo};
 pub use crate::room::{RoomConnectionService, RoomError, RoomStatus};
 pub use crate::scheduler::{
     AsyncTaskScheduler, PriorityStats, SchedulerConfig, SchedulerError, SchedulerStats,
@@ -158,7 +158,7 @@ pub mod __private {
     };
     pub use crate::middleware::{MessageMiddleware, MiddlewareRegistration, TypedMiddleware};
     pub use crate::protocol::{
-        Direction, Location, Message, MessageField, ProtocolInfo, VariantInfo, fnv1a64,
+        Direction, Location, Message, MessageField, ProtocolInfo, Revision, VariantInfo, fnv1a64,
         variant_index,
     };
     pub use crate::server::ProtocolRegistration;

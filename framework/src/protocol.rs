@@ -57,6 +57,21 @@ pub struct ProtocolInfo {
     pub fingerprint: u64,
     /// Every variant, in declaration order.
     pub variants: &'static [VariantInfo],
+    /// The protocol's revision: 1, plus one for each compatible change its
+    /// lock records (`#[message(lock = ...)]`).
+    pub revision: u32,
+    /// The earlier revisions of the lock, whose clients the server still
+    /// accepts: each with the fingerprint its clients send.
+    pub older: &'static [Revision],
+}
+
+/// An earlier revision of a locked protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// The revision, from 1.
+    pub revision: u32,
+    /// The fingerprint its clients send in their hello.
+    pub fingerprint: u64,
 }
 
 impl ProtocolInfo {
@@ -67,6 +82,18 @@ impl ProtocolInfo {
     {
         // Protocols are small (tens of variants); a scan beats a map here.
         self.variants.iter().find(|v| v.id == id)
+    }
+
+    /// The revision whose clients send `fingerprint`: this one, or an
+    /// earlier one of the lock; `None` for any other protocol.
+    pub fn revision_of(&self, fingerprint: u64) -> Option<u32> {
+        if fingerprint == self.fingerprint {
+            return Some(self.revision);
+        }
+        self.older
+            .iter()
+            .find(|older| older.fingerprint == fingerprint)
+            .map(|older| older.revision)
     }
 }
 
@@ -88,6 +115,9 @@ pub struct VariantInfo {
     pub unhandled: bool,
     /// Where the variant is declared, for the checks made before binding.
     pub location: Location,
+    /// The revision that brought the variant in: the server never sends it
+    /// to a client of an earlier revision.
+    pub since: u32,
 }
 
 /// Which way a variant travels, declared with `#[gamewire(direction = ...)]`.

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::TcpServerConfig;
 use crate::connection::{Connection, ConnectionService, SendError};
-use crate::protocol::Message;
+use crate::protocol::{Message, VariantInfo};
 use crate::wire::EncodedFrame;
 
 /// A room operation failed.
@@ -304,7 +304,7 @@ impl RoomConnectionService {
         except: Option<u32>,
     ) -> Result<usize, RoomError> {
         let frame = self.connections.encode(message)?;
-        self.broadcast_frame(room_id, frame, message.variant().droppable, except)
+        self.broadcast_frame(room_id, frame, message.variant(), except)
     }
 
     /// Queues an already encoded frame for the members of a room.
@@ -312,7 +312,7 @@ impl RoomConnectionService {
         &self,
         room_id: u32,
         frame: EncodedFrame,
-        droppable: bool,
+        variant: &'static VariantInfo,
         except: Option<u32>,
     ) -> Result<usize, RoomError> {
         let rooms = self.read();
@@ -324,7 +324,9 @@ impl RoomConnectionService {
             .members
             .iter()
             .filter(|m| Some(m.user_id) != except)
-            .filter(|m| m.send_frame(frame.clone(), droppable).is_ok())
+            // Members whose client lacks the variant (an earlier protocol
+            // revision) are skipped.
+            .filter(|m| m.send_variant(frame.clone(), variant).is_ok())
             .count())
     }
 }

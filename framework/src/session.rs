@@ -144,8 +144,7 @@ impl Session {
     /// As [`ConnectionService::send_to_user`].
     pub fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
         let frame = self.services.connections.encode(message)?;
-        self.connection
-            .send_frame(frame, message.variant().droppable)
+        self.connection.send_variant(frame, message.variant())
     }
 
     /// Closes the sender's connection after what is queued for it, with a

@@ -82,6 +82,8 @@ private_paths! {
     protocol_info => ProtocolInfo;
     /// `VariantInfo`.
     variant_info => VariantInfo;
+    /// `Revision`.
+    revision => Revision;
     /// `Direction`.
     direction => Direction;
     /// `ProtocolRegistration`.

@@ -29,6 +29,7 @@ mod message_wire_ids;
 mod metrics_endpoint;
 mod middleware_chain;
 mod performance_services;
+mod protocol_revisions;
 mod protocol_schema;
 mod queue_bounds;
 mod room_disconnect_leaves;

@@ -20,7 +20,7 @@
 //!   close frame.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use crate::admission::Ticket;
 use crate::codec::EncodeError;
 use crate::config::{SlowConsumerPolicy, TcpServerConfig};
 use crate::monitor::{Event, PerformanceMonitor, SessionCounters};
+use crate::protocol::VariantInfo;
 use crate::wire::{CloseCode, CloseFrame, EncodedFrame};
 
 mod queue;
@@ -55,6 +56,17 @@ pub enum SendError {
     /// The outbound queue was full and the client is being disconnected.
     #[error("the outbound queue of user {0} is full; disconnecting a slow consumer")]
     SlowConsumer(u32),
+    /// The client speaks an earlier revision of the protocol, which lacks
+    /// this variant: it would not understand it, so it is not sent.
+    #[error("user {user_id} speaks revision {revision} of the protocol, which has no `{variant}`")]
+    UnknownToClient {
+        /// The user.
+        user_id: u32,
+        /// The variant.
+        variant: &'static str,
+        /// The revision the user's client speaks.
+        revision: u32,
+    },
     /// The message is of another protocol than the one the server speaks.
     #[error("the server speaks `{served}`, not `{sent}`")]
     WrongProtocol {
@@ -192,9 +204,35 @@ pub(crate) struct Connection {
     /// The connection's places among all and its address's, held until
     /// both its session and its writer are done with it.
     _ticket: Option<Ticket>,
+    /// The protocol revision the client speaks; `u32::MAX` (every variant)
+    /// until the hello says.
+    revision: AtomicU32,
 }
 
 impl Connection {
+    /// Records the protocol revision the client's hello named.
+    pub(crate) fn set_revision(&self, revision: u32) {
+        self.revision.store(revision, Ordering::Relaxed);
+    }
+
+    /// Queues an encoded message of `variant`, unless the client's protocol
+    /// revision is older than the variant.
+    pub(crate) fn send_variant(
+        &self,
+        frame: EncodedFrame,
+        variant: &'static VariantInfo,
+    ) -> Result<(), SendError> {
+        let revision = self.revision.load(Ordering::Relaxed);
+        if variant.since > revision {
+            return Err(SendError::UnknownToClient {
+                user_id: self.user_id,
+                variant: variant.name,
+                revision,
+            });
+        }
+        self.send_frame(frame, variant.droppable)
+    }
+
     /// Queues an encoded frame, applying the slow-consumer policy when the
     /// queue is full.
     pub(crate) fn send_frame(&self, frame: EncodedFrame, droppable: bool) -> Result<(), SendError> {

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,7 @@ impl ConnectionService {
             counters: SessionCounters::default(),
             shared: Arc::clone(&self.shared),
             _ticket: ticket,
+            revision: AtomicU32::new(u32::MAX),
         });
         connection.touch();
         connection
@@ -198,8 +199,10 @@ impl ConnectionService {
     ///
     /// # Errors
     ///
-    /// [`SendError::UnknownUser`] when no such user is connected; the queue
-    /// errors of [`SendError`] when the user's queue is full or closed.
+    /// [`SendError::UnknownUser`] when no such user is connected,
+    /// [`SendError::UnknownToClient`] when the user's client speaks an
+    /// earlier protocol revision that lacks the variant; the queue errors
+    /// of [`SendError`] when the user's queue is full or closed.
     ///
     /// # Cancel safety
     ///
@@ -211,7 +214,7 @@ impl ConnectionService {
     ) -> Result<(), SendError> {
         let connection = self.get(user_id).ok_or(SendError::UnknownUser(user_id))?;
         let frame = self.encode(message)?;
-        connection.send_frame(frame, message.variant().droppable)
+        connection.send_variant(frame, message.variant())
     }
 
     /// Sends `message` to every connected user, encoding it once. Returns
@@ -230,11 +233,13 @@ impl ConnectionService {
             return Ok(0);
         }
         let frame = self.encode(message)?;
-        let droppable = message.variant().droppable;
+        let variant = message.variant();
+        // A client of an earlier protocol revision that lacks the variant
+        // is skipped.
         Ok(self
             .read()
             .values()
-            .filter(|c| c.send_frame(frame.clone(), droppable).is_ok())
+            .filter(|c| c.send_variant(frame.clone(), variant).is_ok())
             .count())
     }
 

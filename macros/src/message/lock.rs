@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use syn::spanned::Spanned;
 
-use super::expand::fingerprint::{CanonicalShape, canonical_variants};
+use super::expand::fingerprint::{CanonicalShape, canonical_variants, fnv1a64};
 use super::{Direction, Protocol, Variant};
 use crate::diag::Diag;
 
@@ -37,6 +37,8 @@ pub(crate) struct Entry {
     pub(crate) status: String,
     /// The fields as the fingerprint writes them.
     pub(crate) fields: String,
+    /// The revision that brought the variant in.
+    pub(crate) since: u32,
 }
 
 /// A lock: the protocol's name and major version, and its entries.
@@ -58,9 +60,11 @@ fn status(variant: &Variant<'_>) -> &'static str {
     }
 }
 
-/// The lock the enum would write now.
-pub(crate) fn of(protocol: &Protocol<'_>) -> Lock {
+/// The lock the enum would write now, keeping the revisions of
+/// `previous`: a variant it does not have comes with the next revision.
+pub(crate) fn of(protocol: &Protocol<'_>, previous: Option<&Lock>) -> Lock {
     let shapes = canonical_variants(protocol);
+    let next = previous.map_or(1, |lock| lock.revision() + 1);
     let mut entries: Vec<Entry> = protocol
         .variants
         .iter()
@@ -70,9 +74,16 @@ pub(crate) fn of(protocol: &Protocol<'_>) -> Lock {
             name: variant.name(),
             status: status(variant).to_owned(),
             fields: canonical.shape.written(),
+            since: previous
+                .and_then(|lock| {
+                    lock.entries
+                        .iter()
+                        .find(|e| e.id == variant.id && e.name == variant.name())
+                })
+                .map_or(next, |entry| entry.since),
         })
         .collect();
-    entries.sort_by_key(|entry| entry.id);
+    entries.sort_by_key(|entry| (entry.since, entry.id));
     Lock {
         protocol: protocol.name(),
         major: protocol.major,
@@ -80,18 +91,82 @@ pub(crate) fn of(protocol: &Protocol<'_>) -> Lock {
     }
 }
 
+/// What the expansion needs of a lock: the protocol's revision, each
+/// variant's first revision (in declaration order), and the fingerprints of
+/// the earlier revisions.
+pub(crate) struct History {
+    pub(crate) revision: u32,
+    pub(crate) since: Vec<u32>,
+    pub(crate) older: Vec<(u32, u64)>,
+}
+
+impl History {
+    /// A protocol without a lock: revision 1, nothing earlier.
+    pub(crate) fn first(protocol: &Protocol<'_>) -> History {
+        History {
+            revision: 1,
+            since: vec![1; protocol.variants.len()],
+            older: Vec::new(),
+        }
+    }
+
+    fn of(protocol: &Protocol<'_>, lock: &Lock) -> History {
+        let since = protocol
+            .variants
+            .iter()
+            .map(|v| {
+                lock.entries
+                    .iter()
+                    .find(|e| e.id == v.id)
+                    .map_or(1, |e| e.since)
+            })
+            .collect();
+        let name = match protocol.major {
+            1 => protocol.name(),
+            major => format!("{}@{major}", protocol.name()),
+        };
+        let revision = lock.revision();
+        let older = (1..revision)
+            .map(|r| {
+                let mut known: Vec<&Entry> = lock.entries.iter().filter(|e| e.since <= r).collect();
+                known.sort_by_key(|e| e.id);
+                let mut canonical = name.clone();
+                for entry in known {
+                    let _ = write!(canonical, ";{} {}{}", entry.id, entry.name, entry.fields);
+                }
+                (r, fnv1a64(canonical.as_bytes()))
+            })
+            .collect();
+        History {
+            revision,
+            since,
+            older,
+        }
+    }
+}
+
 impl Lock {
+    /// The latest revision it records.
+    pub(crate) fn revision(&self) -> u32 {
+        self.entries.iter().map(|e| e.since).max().unwrap_or(1)
+    }
+
     /// The file's text.
     pub(crate) fn text(&self) -> String {
         let mut out = format!(
             "# The wire contract of the protocol `{}`, checked each time it is compiled.\n\
              # Written by `{UPDATE}=1 cargo build`: see \"Evolving your protocol\" in the\n\
-             # gamewire book before you do. One line a variant: id, name, direction or\n\
-             # `retired`, fields.\n\
+             # gamewire book before you do. Under each revision, the variants it brought:\n\
+             # id, name, direction or `retired`, fields.\n\
              protocol {} {}\n",
             self.protocol, self.protocol, self.major
         );
+        let mut revision = 0;
         for entry in &self.entries {
+            if entry.since != revision {
+                revision = entry.since;
+                let _ = writeln!(out, "revision {revision}");
+            }
             let _ = write!(out, "{} {} {}", entry.id, entry.name, entry.status);
             if !entry.fields.is_empty() {
                 let _ = write!(out, " {}", entry.fields);
@@ -120,7 +195,15 @@ impl Lock {
             .parse()
             .map_err(|_| format!("`{major}` is not a major version"))?;
         let mut entries = Vec::new();
+        let mut since = 1;
         for line in lines {
+            if let Some(revision) = line.strip_prefix("revision ") {
+                since = revision
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{line}` does not name a revision"))?;
+                continue;
+            }
             let mut parts = line.splitn(4, ' ');
             let (Some(id), Some(name), Some(status)) = (parts.next(), parts.next(), parts.next())
             else {
@@ -136,6 +219,7 @@ impl Lock {
                 name: name.to_owned(),
                 status: status.to_owned(),
                 fields: parts.next().unwrap_or("").to_owned(),
+                since,
             });
         }
         Ok(Lock {
@@ -156,53 +240,73 @@ fn path(file: &syn::LitStr, source: Option<&Path>) -> PathBuf {
 }
 
 /// Checks `protocol` against its lock, or writes the lock when
-/// `GAMEWIRE_UPDATE_LOCKS` is set.
-pub(crate) fn check(diag: &Diag, protocol: &Protocol<'_>, source: Option<&Path>) {
+/// `GAMEWIRE_UPDATE_LOCKS` is set; returns what the expansion needs of it.
+pub(crate) fn check(diag: &Diag, protocol: &Protocol<'_>, source: Option<&Path>) -> History {
+    let first = History::first(protocol);
     let Some(file) = &protocol.lock else {
-        return;
+        return first;
     };
     // Outside the compiler (the macro's own unit tests) there is no file.
     let Some(source) = source else {
-        return;
+        return first;
     };
     let path = path(file, Some(source));
-    let now = of(protocol);
-    if std::env::var_os(UPDATE).is_some_and(|v| !v.is_empty()) {
-        if let Err(error) = std::fs::write(&path, now.text()) {
-            diag.error(
-                file,
-                format_args!("cannot write the lock {}: {error}", path.display()),
-            );
-        }
-        return;
-    }
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) => {
-            diag.error(
-                file,
-                format_args!(
-                    "cannot read the lock {} ({error}); write it with `{UPDATE}=1 cargo build`",
-                    path.display()
-                ),
-            );
-            return;
-        }
-    };
-    let locked = match Lock::parse(&text) {
-        Ok(locked) => locked,
-        Err(why) => {
+    let previous = std::fs::read_to_string(&path)
+        .ok()
+        .map(|text| Lock::parse(&text));
+    let update = std::env::var_os(UPDATE).is_some_and(|v| !v.is_empty());
+    let locked = match previous {
+        Some(Ok(locked)) => locked,
+        Some(Err(why)) => {
             diag.error(
                 file,
                 format_args!("the lock {} is not a lock: {why}", path.display()),
             );
-            return;
+            return first;
+        }
+        None if update => return write(diag, file, &path, protocol, None),
+        None => {
+            diag.error(
+                file,
+                format_args!(
+                    "cannot read the lock {}; write it with `{UPDATE}=1 cargo build`",
+                    path.display()
+                ),
+            );
+            return first;
         }
     };
-    if locked.major != now.major {
-        return;
+    if locked.major != protocol.major {
+        // A new major is a new protocol: it starts its own lock.
+        return if update {
+            write(diag, file, &path, protocol, None)
+        } else {
+            first
+        };
     }
     compare(diag, protocol, &locked);
+    if update {
+        return write(diag, file, &path, protocol, Some(&locked));
+    }
+    History::of(protocol, &of(protocol, Some(&locked)))
+}
+
+/// Writes the lock of `protocol` after `previous`, and returns its history.
+fn write(
+    diag: &Diag,
+    file: &syn::LitStr,
+    path: &Path,
+    protocol: &Protocol<'_>,
+    previous: Option<&Lock>,
+) -> History {
+    let lock = of(protocol, previous);
+    if let Err(error) = std::fs::write(path, lock.text()) {
+        diag.error(
+            file,
+            format_args!("cannot write the lock {}: {error}", path.display()),
+        );
+    }
+    History::of(protocol, &lock)
 }
 
 /// The two ways out of a breaking change.
@@ -408,12 +512,14 @@ mod tests {
                     name: "Move".into(),
                     status: "to_server".into(),
                     fields: "{x:i32,y:HashMap<u8,Vec<u8>>}".into(),
+                    since: 1,
                 },
                 Entry {
                     id: 1,
                     name: "Leave".into(),
                     status: "retired".into(),
                     fields: String::new(),
+                    since: 2,
                 },
             ],
         };

@@ -32,12 +32,15 @@ pub(crate) fn expand(
         }
     };
     let protocol = parse::protocol(&diag, args, &parsed);
-    if let Some(protocol) = &protocol {
+    let history = protocol.as_ref().map(|protocol| {
         validate::protocol(&diag, protocol);
-        lock::check(&diag, protocol, source.as_deref());
-    }
+        lock::check(&diag, protocol, source.as_deref())
+    });
     match (diag.finish(), protocol) {
-        (Ok(()), Some(protocol)) => expand::full(&protocol),
+        (Ok(()), Some(protocol)) => {
+            let history = history.unwrap_or_else(|| lock::History::first(&protocol));
+            expand::full(&protocol, &history)
+        }
         (Err(error), Some(protocol)) => {
             let mut out = expand::fallback(&protocol);
             out.extend(error.to_compile_error());

@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::{Next, SessionDriver};
 use crate::codec::Codec;
+use crate::connection::SendError;
 use crate::dispatch::Outcome;
 use crate::monitor::Event;
 use crate::protocol::Message;
@@ -64,8 +65,16 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         match outcome.await {
             Outcome::Reply(reply) => match EncodedFrame::encode::<C, _>(&Frame::App(&reply)) {
                 Ok(bytes) => {
-                    if let Err(error) = connection.send_frame(bytes, reply.variant().droppable) {
-                        tracing::debug!(user_id = connection.user_id, %error, "reply not sent");
+                    match connection.send_variant(bytes, reply.variant()) {
+                        Ok(()) => {}
+                        // The client would wait for ever for a reply it
+                        // cannot read: it is told instead.
+                        Err(error @ SendError::UnknownToClient { .. }) => {
+                            self.send_error(ErrorCode::HandlerFailed, error.to_string());
+                        }
+                        Err(error) => {
+                            tracing::debug!(user_id = connection.user_id, %error, "reply not sent");
+                        }
                     }
                 }
                 // Never dropped in silence: the client would wait for ever.

@@ -96,7 +96,8 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
                 return Err(handshake_failed(&reason));
             }
         };
-        check_hello::<M>(&hello).map_err(|reason| close(CloseCode::ProtocolMismatch, &reason))?;
+        let revision = check_hello::<M>(&hello)
+            .map_err(|reason| close(CloseCode::ProtocolMismatch, &reason))?;
         let user_id = runtime
             .authenticator
             .authenticate(&hello, peer)
@@ -105,6 +106,7 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
         let config = &runtime.config;
         let connections = &runtime.shared.connections;
         let connection = connections.open(user_id, peer, Some(ticket));
+        connection.set_revision(revision);
         connection.record_in(first.payload.len() + LENGTH_PREFIX_LEN);
         if !connections.register(&connection) {
             let reason = format!("user {user_id} is already connected");
@@ -136,7 +138,9 @@ fn handshake_failed(reason: &str) -> CloseFrame {
     close(CloseCode::HandshakeFailed, reason)
 }
 
-fn check_hello<M: Message>(hello: &Hello) -> Result<(), String> {
+/// Checks the hello against protocol `M`; the revision of the protocol the
+/// client speaks: this one, or an earlier one its lock records.
+fn check_hello<M: Message>(hello: &Hello) -> Result<u32, String> {
     let protocol = M::PROTOCOL;
     if hello.version != ENVELOPE_VERSION {
         return Err(format!(
@@ -144,13 +148,12 @@ fn check_hello<M: Message>(hello: &Hello) -> Result<(), String> {
             hello.version
         ));
     }
-    if hello.fingerprint != protocol.fingerprint {
-        return Err(format!(
+    protocol.revision_of(hello.fingerprint).ok_or_else(|| {
+        format!(
             "protocol mismatch: the server speaks `{}` (fingerprint {:#018x}), the client `{}` (fingerprint {:#018x}); rebuild the client against the server's protocol",
             protocol.name, protocol.fingerprint, hello.protocol, hello.fingerprint
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn millis_u32(duration: Duration) -> u32 {

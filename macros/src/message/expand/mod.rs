@@ -16,6 +16,7 @@ use syn::spanned::Spanned;
 use self::fingerprint::fingerprint;
 use self::serde_impls::{deserialize_impl, serde_stubs, serialize_impl};
 use self::std_impls::std_impls;
+use super::lock::History;
 use super::validate::payload_key;
 use super::{Direction, Protocol, Shape, Variant};
 use crate::diag::find_ident;
@@ -26,10 +27,10 @@ mod serde_impls;
 mod std_impls;
 
 /// The full expansion of a valid protocol.
-pub(crate) fn full(protocol: &Protocol<'_>) -> TokenStream {
+pub(crate) fn full(protocol: &Protocol<'_>, history: &History) -> TokenStream {
     let enum_item = enum_item(protocol);
     let payload_structs = payload_structs(protocol, true);
-    let message_impl = message_impl(protocol);
+    let message_impl = message_impl(protocol, history);
     let std_impls = std_impls(protocol, false);
     let serialize = serialize_impl(protocol);
     let deserialize = deserialize_impl(protocol);
@@ -70,7 +71,7 @@ pub(crate) fn fallback(protocol: &Protocol<'_>) -> TokenStream {
         return enum_item;
     }
     let payload_structs = payload_structs(protocol, false);
-    let message_impl = message_impl(protocol);
+    let message_impl = message_impl(protocol, &History::first(protocol));
     let std_stubs = std_impls(protocol, true);
     let serde_stubs = serde_stubs(protocol);
     let payload_impls = payload_impls(protocol);
@@ -273,7 +274,7 @@ fn payload_structs(protocol: &Protocol<'_>, with_serde: bool) -> TokenStream {
 }
 
 /// `impl Message`: the protocol table and the variant index.
-fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
+fn message_impl(protocol: &Protocol<'_>, history: &History) -> TokenStream {
     let span = Span::call_site();
     let (message, protocol_info, variant_info, direction) = (
         paths::message(span),
@@ -291,6 +292,7 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
             v.droppable,
             v.unhandled,
         );
+        let since = Literal::u32_suffixed(history.since.get(v.index).copied().unwrap_or(1));
         let dir = match v.direction {
             Direction::ToServer => quote!(#direction::ToServer),
             Direction::ToClient => quote!(#direction::ToClient),
@@ -305,8 +307,16 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
                 droppable: #droppable,
                 unhandled: #unhandled,
                 location: #location,
+                since: #since,
             }
         }
+    });
+    let revision_type = paths::revision(span);
+    let revision = Literal::u32_suffixed(history.revision);
+    let older = history.older.iter().map(|(r, fingerprint)| {
+        let r = Literal::u32_suffixed(*r);
+        let fingerprint = syn::LitInt::new(&format!("{fingerprint:#018x}u64"), span);
+        quote!(#revision_type { revision: #r, fingerprint: #fingerprint })
     });
     let arms = protocol.variants.iter().map(|v| {
         let (variant, index) = (v.ident(), Literal::usize_suffixed(v.index));
@@ -324,6 +334,8 @@ fn message_impl(protocol: &Protocol<'_>) -> TokenStream {
                 name: #name,
                 fingerprint: #fingerprint,
                 variants: &[#(#infos),*],
+                revision: #revision,
+                older: &[#(#older),*],
             };
 
             #[inline]
@@ -521,7 +533,7 @@ mod tests {
 
     #[test]
     fn full_expansion_is_valid_rust() {
-        let out = with_protocol(example(), full);
+        let out = with_protocol(example(), |p| full(p, &History::first(p)));
         let file: syn::File = syn::parse2(out.clone()).unwrap();
         let text = out.to_string();
         // the enum, four payload structs (not `Move`), one const block
@@ -583,7 +595,7 @@ mod tests {
                 Leave,
             }
         };
-        let out = with_protocol(item, full);
+        let out = with_protocol(item, |p| full(p, &History::first(p)));
         let file: syn::File = syn::parse2(out).unwrap();
         let syn::Item::Struct(ping) = &file.items[1] else {
             panic!("expected the `Ping` struct")

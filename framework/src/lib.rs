@@ -60,6 +60,7 @@ mod describe;
 mod dispatch;
 mod handler;
 mod heartbeat;
+mod lock;
 mod middleware;
 mod monitor;
 #[cfg(feature = "ops")]
@@ -102,7 +103,8 @@ pub use gamewire_macros::{Describe, handler, message, middleware, payload};
 /// ```
 pub mod schema {
     pub use crate::describe::{Describe, EnumVariant, Fields, Registry, TypeDef, WireShape};
-    pub use crate::protocol::{ProtocolSchema, VariantSchema};
+    pub use crate::lock::{LockError, check_lock};
+    pub use crate::protocol::{LockFile, ProtocolSchema, VariantSchema};
     pub use crate::server::linked;
 }
 
@@ -158,8 +160,8 @@ pub mod __private {
     };
     pub use crate::middleware::{MessageMiddleware, MiddlewareRegistration, TypedMiddleware};
     pub use crate::protocol::{
-        Direction, Location, Message, MessageField, ProtocolInfo, Revision, VariantInfo, fnv1a64,
-        variant_index,
+        Direction, Location, LockFile, Message, MessageField, ProtocolInfo, Revision, VariantInfo,
+        fnv1a64, variant_index,
     };
     pub use crate::server::ProtocolRegistration;
 

@@ -63,6 +63,17 @@ pub struct ProtocolInfo {
     /// The earlier revisions of the lock, whose clients the server still
     /// accepts: each with the fingerprint its clients send.
     pub older: &'static [Revision],
+    /// The lock file, when the protocol has one.
+    pub lock: Option<LockFile>,
+}
+
+/// A protocol's lock file, as `#[message(lock = ...)]` found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockFile {
+    /// Where it is.
+    pub path: &'static str,
+    /// Its text when the protocol was compiled.
+    pub text: &'static str,
 }
 
 /// An earlier revision of a locked protocol.

@@ -84,6 +84,8 @@ private_paths! {
     variant_info => VariantInfo;
     /// `Revision`.
     revision => Revision;
+    /// `LockFile`.
+    lock_file => LockFile;
     /// `Direction`.
     direction => Direction;
     /// `ProtocolRegistration`.

@@ -205,3 +205,46 @@ async fn a_client_of_another_protocol_is_still_refused() {
     }
     service.shutdown().await;
 }
+
+/// The chat's lock holds the types its fields carry, as they are.
+// ANCHOR: check_lock
+#[test]
+fn the_chat_matches_its_lock() {
+    gamewire::schema::check_lock::<gamewire::ChatMessage>().unwrap();
+}
+// ANCHOR_END: check_lock
+
+/// A protocol whose released type gained a field since its lock.
+pub mod stale {
+    use gamewire::prelude::*;
+
+    #[payload]
+    pub struct Spot {
+        pub x: i32,
+        pub y: i32,
+        pub z: i32,
+    }
+
+    #[message(lock = "protocol_lock_types.lock")]
+    pub enum Map {
+        #[gamewire(direction = to_server, unhandled)]
+        Go(Spot),
+    }
+}
+
+/// What the macro cannot see, the test-time check does: a field added to a
+/// released struct. (Never run this one with `GAMEWIRE_UPDATE_LOCKS` set:
+/// it would write the change into its lock.)
+#[test]
+fn a_changed_type_fails_the_lock_check() {
+    let error = gamewire::schema::check_lock::<stale::Map>().unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("the type `Spot` that `Map` carries changed from `{x:i32,y:i32}` to `{x:i32,y:i32,z:i32}`"),
+        "{text}"
+    );
+    assert_eq!(
+        gamewire::schema::check_lock::<released::Game>(),
+        Err(gamewire::schema::LockError::NotLocked("Game"))
+    );
+}

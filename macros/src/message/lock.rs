@@ -47,6 +47,9 @@ pub(crate) struct Lock {
     pub(crate) protocol: String,
     pub(crate) major: u32,
     pub(crate) entries: Vec<Entry>,
+    /// The `type ...` lines, which the server's own check writes and reads
+    /// (`gamewire::schema::check_lock`): kept as they are.
+    pub(crate) types: Vec<String>,
 }
 
 fn status(variant: &Variant<'_>) -> &'static str {
@@ -88,6 +91,7 @@ pub(crate) fn of(protocol: &Protocol<'_>, previous: Option<&Lock>) -> Lock {
         protocol: protocol.name(),
         major: protocol.major,
         entries,
+        types: previous.map(|lock| lock.types.clone()).unwrap_or_default(),
     }
 }
 
@@ -95,6 +99,8 @@ pub(crate) fn of(protocol: &Protocol<'_>, previous: Option<&Lock>) -> Lock {
 /// variant's first revision (in declaration order), and the fingerprints of
 /// the earlier revisions.
 pub(crate) struct History {
+    /// Where the lock is, for the server's own check of the types.
+    pub(crate) path: Option<PathBuf>,
     pub(crate) revision: u32,
     pub(crate) since: Vec<u32>,
     pub(crate) older: Vec<(u32, u64)>,
@@ -104,6 +110,7 @@ impl History {
     /// A protocol without a lock: revision 1, nothing earlier.
     pub(crate) fn first(protocol: &Protocol<'_>) -> History {
         History {
+            path: None,
             revision: 1,
             since: vec![1; protocol.variants.len()],
             older: Vec::new(),
@@ -138,6 +145,7 @@ impl History {
             })
             .collect();
         History {
+            path: None,
             revision,
             since,
             older,
@@ -173,6 +181,10 @@ impl Lock {
             }
             out.push('\n');
         }
+        for line in &self.types {
+            out.push_str(line);
+            out.push('\n');
+        }
         out
     }
 
@@ -195,8 +207,13 @@ impl Lock {
             .parse()
             .map_err(|_| format!("`{major}` is not a major version"))?;
         let mut entries = Vec::new();
+        let mut types = Vec::new();
         let mut since = 1;
         for line in lines {
+            if line.starts_with("type ") {
+                types.push(line.to_owned());
+                continue;
+            }
             if let Some(revision) = line.strip_prefix("revision ") {
                 since = revision
                     .trim()
@@ -226,17 +243,26 @@ impl Lock {
             protocol: protocol.to_owned(),
             major,
             entries,
+            types,
         })
     }
 }
 
-/// The lock file's path: `file` next to the enum's source file.
+/// The lock file's path: `file` next to the enum's source file, made
+/// absolute (the compiler names sources relative to where it runs, and the
+/// server's own check runs elsewhere).
 fn path(file: &syn::LitStr, source: Option<&Path>) -> PathBuf {
     let relative = PathBuf::from(file.value());
-    match source.and_then(Path::parent) {
+    let path = match source.and_then(Path::parent) {
         Some(dir) => dir.join(relative),
         None => relative,
+    };
+    if path.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd.join(path);
     }
+    path
 }
 
 /// Checks `protocol` against its lock, or writes the lock when
@@ -285,10 +311,13 @@ pub(crate) fn check(diag: &Diag, protocol: &Protocol<'_>, source: Option<&Path>)
         };
     }
     compare(diag, protocol, &locked);
-    if update {
-        return write(diag, file, &path, protocol, Some(&locked));
-    }
-    History::of(protocol, &of(protocol, Some(&locked)))
+    let mut history = if update {
+        write(diag, file, &path, protocol, Some(&locked))
+    } else {
+        History::of(protocol, &of(protocol, Some(&locked)))
+    };
+    history.path = Some(path);
+    history
 }
 
 /// Writes the lock of `protocol` after `previous`, and returns its history.
@@ -522,6 +551,7 @@ mod tests {
                     since: 2,
                 },
             ],
+            types: vec!["type Position {x:i32,y:i32}".into()],
         };
         assert_eq!(Lock::parse(&lock.text()).unwrap(), lock);
         assert!(Lock::parse("protocol Game").is_err());

@@ -36,11 +36,6 @@ pub(crate) fn full(protocol: &Protocol<'_>, history: &History) -> TokenStream {
     let deserialize = deserialize_impl(protocol);
     let payload_impls = payload_impls(protocol);
     let registration = registration(protocol);
-    // The lock is read by the macro; naming it here makes cargo compile
-    // the enum again when the lock changes.
-    let lock = protocol.lock.as_ref().map(|file| {
-        quote! { const _: &[u8] = ::core::include_bytes!(#file); }
-    });
     quote! {
         #enum_item
         #payload_structs
@@ -52,7 +47,6 @@ pub(crate) fn full(protocol: &Protocol<'_>, history: &History) -> TokenStream {
             #deserialize
             #payload_impls
             #registration
-            #lock
         };
     }
 }
@@ -312,6 +306,19 @@ fn message_impl(protocol: &Protocol<'_>, history: &History) -> TokenStream {
         }
     });
     let revision_type = paths::revision(span);
+    // The lock's text is embedded (which also makes cargo compile the enum
+    // again when the lock changes) for the server's check of the types.
+    let lock = match (&protocol.lock, &history.path) {
+        (Some(file), Some(path)) => {
+            let lock_file = paths::lock_file(span);
+            let path = path.display().to_string();
+            quote!(::core::option::Option::Some(#lock_file {
+                path: #path,
+                text: ::core::include_str!(#file),
+            }))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
     let revision = Literal::u32_suffixed(history.revision);
     let older = history.older.iter().map(|(r, fingerprint)| {
         let r = Literal::u32_suffixed(*r);
@@ -336,6 +343,7 @@ fn message_impl(protocol: &Protocol<'_>, history: &History) -> TokenStream {
                 variants: &[#(#infos),*],
                 revision: #revision,
                 older: &[#(#older),*],
+                lock: #lock,
             };
 
             #[inline]

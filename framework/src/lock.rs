@@ -144,8 +144,7 @@ pub fn check_lock<M: Message>() -> Result<(), LockError> {
                 "the type `{name}` that `{}` carries changed from `{was}` to `{is}` since its lock; \
                  its bytes changed in every variant that carries it. Keep the released type as it \
                  is and carry a new one in a new variant, or make this a new major version with \
-                 #[message(major = ...)] and rewrite the lock with `GAMEWIRE_UPDATE_LOCKS=1 cargo build` \
-                 then `GAMEWIRE_UPDATE_LOCKS=1 cargo test`",
+                 #[message(major = ...)] and rewrite the lock with `GAMEWIRE_UPDATE_LOCKS=1 cargo test`",
                 info.name
             )),
             None => problems.push(format!(

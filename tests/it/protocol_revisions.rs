@@ -144,6 +144,40 @@ async fn a_client_of_revision_1_talks_to_a_server_of_revision_2() {
         .unwrap();
     assert_eq!(reply, released::Game::Moved { x: 3, y: 4 });
 
+    // A room with both: a revision-2 message reaches the new member only,
+    // a revision-1 message both.
+    let rooms = service.room_service();
+    rooms.join_room(9, old.user_id()).unwrap();
+    rooms.join_room(9, new.user_id()).unwrap();
+    assert_eq!(
+        rooms
+            .broadcast_to_room(9, &now::Game::Jumped { height: 4 }, None)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        rooms
+            .broadcast_to_room(
+                9,
+                &now::Game::Shouted {
+                    text: "room".into()
+                },
+                None
+            )
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        within(old.next_message()).await.unwrap(),
+        released::Game::Shouted {
+            text: "room".into()
+        }
+    );
+    assert_eq!(
+        within(new.next_message()).await.unwrap(),
+        now::Game::Jumped { height: 4 }
+    );
+
     // send_to_user of a revision-2 variant to the old client is a typed
     // error for the sender.
     let refused = service

@@ -8,7 +8,7 @@
 //! an id given to another variant or taken from one, a field added,
 //! removed, reordered or retyped, and a variant removed without retiring
 //! it are compile errors that name the variant and the field and say the
-//! two ways out. `GAMEWIRE_UPDATE_LOCKS=1 cargo build` writes the lock
+//! two ways out. `GAMEWIRE_UPDATE_LOCKS=1 cargo test` writes the lock
 //! from the enum instead of checking it. A lock of another major version
 //! (`#[message(major = 2)]`) is not compared: a new major is a new
 //! protocol, whose lock the same command writes.
@@ -163,7 +163,7 @@ impl Lock {
     pub(crate) fn text(&self) -> String {
         let mut out = format!(
             "# The wire contract of the protocol `{}`, checked each time it is compiled.\n\
-             # Written by `{UPDATE}=1 cargo build`: see \"Evolving your protocol\" in the\n\
+             # Written by `{UPDATE}=1 cargo test`: see \"Evolving your protocol\" in the\n\
              # gamewire book before you do. Under each revision, the variants it brought:\n\
              # id, name, direction or `retired`, fields.\n\
              protocol {} {}\n",
@@ -295,7 +295,7 @@ pub(crate) fn check(diag: &Diag, protocol: &Protocol<'_>, source: Option<&Path>)
             diag.error(
                 file,
                 format_args!(
-                    "cannot read the lock {}; write it with `{UPDATE}=1 cargo build`",
+                    "cannot read the lock {}; write it with `{UPDATE}=1 cargo test`",
                     path.display()
                 ),
             );
@@ -343,7 +343,7 @@ fn ways_out(protocol: &Protocol<'_>) -> String {
     format!(
         "clients built against the lock would misread it. Either leave the locked variant as it \
          is and add a new variant (a new id), or make this a new major version with \
-         #[message(major = {})] and write its lock with `{UPDATE}=1 cargo build`",
+         #[message(major = {})] and write its lock with `{UPDATE}=1 cargo test`",
         protocol.major + 1
     )
 }

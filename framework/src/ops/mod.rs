@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod admin;
+mod listener;
 mod metrics;
 
 pub(crate) use metrics::Sources;
@@ -50,6 +51,11 @@ pub(crate) async fn serve(
     if let Some(address) = address {
         tracing::info!(%address, "metrics at http://{address}/metrics");
     }
+    let listener = listener::Bounded::new(
+        listener,
+        listener::MAX_CONNECTIONS,
+        listener::CONNECTION_LIFETIME,
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

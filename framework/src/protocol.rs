@@ -129,6 +129,9 @@ pub struct VariantInfo {
     /// The revision that brought the variant in: the server never sends it
     /// to a client of an earlier revision.
     pub since: u32,
+    /// Whether the variant is retired (`#[gamewire(retired)]`): kept so
+    /// its id is never reused, answered with an error frame.
+    pub retired: bool,
 }
 
 /// Which way a variant travels, declared with `#[gamewire(direction = ...)]`.

@@ -282,3 +282,42 @@ fn a_changed_type_fails_the_lock_check() {
         Err(gamewire::schema::LockError::NotLocked("Game"))
     );
 }
+
+/// A protocol that retired a variant older clients may still send.
+pub mod retiring {
+    use gamewire::prelude::*;
+
+    #[message]
+    pub enum Arcade {
+        #[gamewire(retired)]
+        Coin,
+        #[gamewire(direction = to_server, unhandled)]
+        Play,
+    }
+}
+
+#[tokio::test]
+async fn a_retired_variant_is_answered_not_handled() {
+    let service = TcpGameService::with_config(test_config()).protocol::<retiring::Arcade>();
+    let address = start(&service).await;
+    let mut client = Client::<retiring::Arcade>::connect(address).await.unwrap();
+    client.send(&retiring::Arcade::Coin).await.unwrap();
+    match within(client.next_message()).await {
+        Err(ClientError::Server(error)) => {
+            assert_eq!(error.code, ErrorCode::NotAllowed.as_u16());
+            assert_eq!(
+                error.message,
+                "`Arcade::Coin` is retired: this server no longer handles it"
+            );
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert_eq!(
+        service
+            .connection_service()
+            .connection_stats()
+            .protocol_errors,
+        0
+    );
+    service.shutdown().await;
+}

@@ -50,6 +50,17 @@ impl<M: Message, C: Codec, R: FrameRead> SessionDriver<M, C, R> {
             );
             return self.protocol_error(ErrorCode::NotAllowed, message);
         }
+        if variant.retired {
+            // An older client may still send it: an answer, not a protocol
+            // error that would count towards closing its connection.
+            let message = format!(
+                "`{}::{}` is retired: this server no longer handles it",
+                M::PROTOCOL.name,
+                variant.name
+            );
+            self.send_error(ErrorCode::NotAllowed, message);
+            return Next::Read;
+        }
         connection.record_message();
         // A span per handler call, naming its message, at debug level and
         // its own target (as tower-http's request spans): creating a span

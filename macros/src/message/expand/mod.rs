@@ -287,6 +287,7 @@ fn message_impl(protocol: &Protocol<'_>, history: &History) -> TokenStream {
             v.unhandled,
         );
         let since = Literal::u32_suffixed(history.since.get(v.index).copied().unwrap_or(1));
+        let retired = v.retired;
         let dir = match v.direction {
             Direction::ToServer => quote!(#direction::ToServer),
             Direction::ToClient => quote!(#direction::ToClient),
@@ -302,6 +303,7 @@ fn message_impl(protocol: &Protocol<'_>, history: &History) -> TokenStream {
                 unhandled: #unhandled,
                 location: #location,
                 since: #since,
+                retired: #retired,
             }
         }
     });

@@ -36,6 +36,9 @@ pub(crate) async fn serve(
         .route("/metrics", get(scrape))
         .with_state(registry);
     if let Some(token) = admin_token {
+        if let Some(address) = address {
+            tracing::info!(%address, "admin page at http://{address}/admin");
+        }
         let admin = std::sync::Arc::new(admin::Admin { token, sources });
         app = app.merge(
             Router::new()

@@ -47,6 +47,9 @@ pub(crate) fn serve<M: Message, C: Codec>(
             }
             None => tracing::info!(protocol = M::PROTOCOL.name, "gamewire server listening"),
         }
+        if let Some(address) = shared.local_ws_addr.get() {
+            tracing::info!(%address, "WebSocket clients at ws://{address}/");
+        }
         runtime
             .tracker
             .spawn(Arc::clone(&shared.heartbeat).run::<C>(

@@ -1,0 +1,123 @@
+//! Two nodes sharing one Redis give out user ids no other node gives: a
+//! real `redis-server` on its own port, two servers, clients on both.
+//!
+//! Needs Debian's `redis-server`; without it the test says it was skipped,
+//! and under CI (`CI` set) it fails.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gamewire::client::Client;
+use gamewire::{ChatMessage, TcpGameService};
+use gamewire_redis::RedisAuthenticator;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+/// A `redis-server` of this test's own: a free port, nothing on disk.
+struct Redis {
+    _child: Child,
+    url: String,
+}
+
+async fn redis() -> Option<Redis> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .await
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`redis-server` is missing; CI must have it (Debian package `redis-server`)"
+        );
+        eprintln!("skipped: `redis-server` is not installed (Debian package `redis-server`)");
+        return None;
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server starts");
+    // Ready once it answers a PING.
+    for _ in 0..100 {
+        if let Ok(mut socket) = TcpStream::connect(("127.0.0.1", port)).await {
+            let mut pong = [0u8; 7];
+            if socket.write_all(b"PING\r\n").await.is_ok()
+                && socket.read_exact(&mut pong).await.is_ok()
+                && &pong == b"+PONG\r\n"
+            {
+                return Some(Redis {
+                    _child: child,
+                    url: format!("redis://127.0.0.1:{port}/"),
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not answer on port {port}");
+}
+
+async fn node(url: &str) -> (TcpGameService, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = TcpGameService::with_default_config()
+        .protocol::<ChatMessage>()
+        .authenticator(RedisAuthenticator::connect(url).await.unwrap());
+    let serving = service.clone();
+    tokio::spawn(async move { serving.serve(listener).await });
+    (service, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_give_out_one_id_twice() {
+    let Some(redis) = redis().await else { return };
+    let (a, a_address) = node(&redis.url).await;
+    let (b, b_address) = node(&redis.url).await;
+    let mut ids = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let address = if i % 2 == 0 { a_address } else { b_address };
+        let client = Client::<ChatMessage>::connect(address).await.unwrap();
+        ids.push(client.user_id());
+        clients.push(client);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=10).collect::<Vec<u32>>(), "{ids:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_a_hello_is_refused_with_a_reason() {
+    let Some(redis) = redis().await else { return };
+    let (service, address) = node(&redis.url).await;
+    drop(redis); // kill_on_drop: Redis is gone
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match Client::<ChatMessage>::connect(address).await {
+        Err(gamewire::client::ClientError::Closed(close)) => {
+            assert!(
+                close.reason.contains("cannot give out user ids"),
+                "{close:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|c| c.user_id())),
+    }
+    service.shutdown().await;
+}

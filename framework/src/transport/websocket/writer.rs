@@ -15,6 +15,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
 
@@ -71,6 +72,9 @@ impl Header {
 #[derive(Debug, Default)]
 pub(super) struct Control {
     state: Mutex<ControlState>,
+    /// Whether `state` holds bytes: the writer looks here on every flush,
+    /// and takes the lock only when there is something to take.
+    waiting: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +95,7 @@ impl Control {
             ));
         }
         state.bytes.extend_from_slice(frames);
+        self.waiting.store(true, Ordering::Release);
         if let Some(writer) = state.writer.take() {
             writer.wake();
         }
@@ -101,8 +106,12 @@ impl Control {
     /// there was any.
     fn take_into(&self, out: &mut Vec<u8>) -> bool {
         out.clear();
+        if !self.waiting.load(Ordering::Acquire) {
+            return false;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::swap(&mut state.bytes, out);
+        self.waiting.store(false, Ordering::Relaxed);
         !out.is_empty()
     }
 

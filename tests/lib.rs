@@ -6,3 +6,4 @@
 pub mod alloc_probe;
 pub mod fuzzing;
 pub mod node;
+pub mod tools;

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::tools::missing;
+
 /// The repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,16 +20,6 @@ pub fn repo() -> PathBuf {
 /// The package of the TypeScript client and its tests.
 pub fn client_dir() -> PathBuf {
     repo().join("clients/typescript")
-}
-
-/// Says the calling test is skipped because `what` is missing, or fails it
-/// under CI.
-fn missing(what: &str, remedy: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} is missing; CI must have it ({remedy})"
-    );
-    eprintln!("skipped: {what} is missing ({remedy})");
 }
 
 /// Node.js and the packages of `clients/typescript`.

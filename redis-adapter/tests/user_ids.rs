@@ -22,17 +22,7 @@ struct Redis {
 }
 
 async fn redis() -> Option<Redis> {
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .await
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "`redis-server` is missing; CI must have it (Debian package `redis-server`)"
-        );
-        eprintln!("skipped: `redis-server` is not installed (Debian package `redis-server`)");
+    if !gamewire_tests::tools::available("redis-server", "Debian package `redis-server`") {
         return None;
     }
     let port = {

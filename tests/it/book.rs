@@ -65,16 +65,7 @@ fn every_include_resolves_to_a_non_empty_region() {
 
 #[test]
 fn the_book_builds() {
-    let has_mdbook = std::process::Command::new("mdbook")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !has_mdbook {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the book: install mdbook with `cargo install --locked mdbook`"
-        );
-        eprintln!("skipped: mdbook is not installed (cargo install --locked mdbook)");
+    if !gamewire_tests::tools::available("mdbook", "cargo install --locked mdbook") {
         return;
     }
     let out = std::env::temp_dir().join(format!("gamewire-book-{}", std::process::id()));

@@ -256,22 +256,9 @@ pub fn hello<M: Message>() -> Hello {
     }
 }
 
-/// Whether `tool` is on the PATH. Without it the calling test says it was
-/// skipped and why, on a newcomer's machine; under CI (`CI` set) a missing
-/// tool fails it.
+/// Whether `tool` is on the PATH; see [`gamewire_tests::tools`].
 pub fn tool_available(tool: &str, package: &str) -> bool {
-    let found = std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "`{tool}` is missing; CI must have it (Debian package `{package}`)"
-        );
-        eprintln!("skipped: `{tool}` is not installed (Debian package `{package}`)");
-    }
-    found
+    gamewire_tests::tools::available(tool, &format!("Debian package `{package}`"))
 }
 
 /// The environment variable that makes this test binary a child serving

@@ -154,16 +154,7 @@ async fn the_books_python_client_can_chat() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../book/src/reference/chat_client.py"
     );
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the book's Python client: install python3"
-        );
-        eprintln!("skipped: no python3 on this machine");
+    if !gamewire_tests::tools::available("python3", "Debian package `python3`") {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

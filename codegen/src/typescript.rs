@@ -400,7 +400,7 @@ impl Generator<'_> {
             if let Some(doc) = &variant.doc {
                 let _ = writeln!(out, "  /** {doc} */");
             }
-            let members = self.members(name, variant)?;
+            let members = self.type_members(name, variant)?;
             let end = if i + 1 == variants.len() { ";" } else { "" };
             let _ = writeln!(out, "  | {{ type: \"{}\"{members} }}{end}", variant.name);
         }
@@ -414,8 +414,8 @@ impl Generator<'_> {
                 "    case \"{}\":\n      w.u32({});",
                 variant.name, variant.tag
             );
-            for (value, shape) in accessors(variant.fields) {
-                let statement = self.write(shape, &format!("v.{value}"), 0);
+            for (member, shape) in members(variant.fields) {
+                let statement = self.write(&shape, &format!("v.{member}"), 0);
                 if !statement.is_empty() {
                     let _ = write!(out, "\n      {statement}");
                 }
@@ -433,19 +433,8 @@ impl Generator<'_> {
         for variant in variants {
             let place = format!("{name}::{}", variant.name);
             let mut fields = String::new();
-            for (value, shape) in accessors(variant.fields) {
-                let value = value.split('[').next().unwrap_or(&value).to_owned();
-                if value == "values" {
-                    // A tuple variant reads all its fields as one tuple.
-                    continue;
-                }
-                let _ = write!(fields, ", {value}: {}", self.read(shape, &place)?);
-            }
-            if let Fields::Tuple(items) = variant.fields
-                && items.len() > 1
-            {
-                let tuple = WireShape::Tuple(items.clone());
-                let _ = write!(fields, ", values: {}", self.read(&tuple, &place)?);
+            for (member, shape) in members(variant.fields) {
+                let _ = write!(fields, ", {member}: {}", self.read(&shape, &place)?);
             }
             let _ = writeln!(
                 out,
@@ -462,38 +451,19 @@ impl Generator<'_> {
 
     /// The members of a variant's object after `type`: its named fields,
     /// `value` for one unnamed field, `values` for several.
-    fn members(&self, name: &str, variant: &Variant<'_>) -> Result<String, CodegenError> {
+    fn type_members(&self, name: &str, variant: &Variant<'_>) -> Result<String, CodegenError> {
         let place = format!("{name}::{}", variant.name);
-        Ok(match variant.fields {
-            Fields::Unit => String::new(),
-            Fields::Tuple(items) => match items.as_slice() {
-                [] => String::new(),
-                [one] => format!("; value: {}", self.ts_type(one, &place)?),
-                many => format!(
-                    "; values: {}",
-                    self.ts_type(&WireShape::Tuple(many.to_vec()), &place)?
-                ),
-            },
-            Fields::Named(named) => {
-                let mut members = String::new();
-                for (field, shape) in named {
-                    let field = field_name(field);
-                    if field == "type" {
-                        return Err(self.unsupported(
-                            &format!("{place}.type"),
-                            "a field named `type`, the name the generated union gives the variant's name",
-                        ));
-                    }
-                    let _ = write!(members, "; {field}: {}", self.ts_type(shape, &place)?);
-                }
-                members
+        let mut out = String::new();
+        for (member, shape) in members(variant.fields) {
+            if member == "type" {
+                return Err(self.unsupported(
+                    &format!("{place}.type"),
+                    "a field named `type`, the name the generated union gives the variant's name",
+                ));
             }
-            _ => {
-                return Err(
-                    self.unsupported(&place, "a kind of fields this generator does not know")
-                );
-            }
-        })
+            let _ = write!(out, "; {member}: {}", self.ts_type(&shape, &place)?);
+        }
+        Ok(out)
     }
 
     /// The protocol enum, its directions, its codec and `connect`.
@@ -578,19 +548,17 @@ struct Variant<'a> {
     doc: Option<String>,
 }
 
-/// How each field of a variant is reached from the variant's object, in
-/// wire order.
-fn accessors(fields: &Fields) -> Vec<(String, &WireShape)> {
+/// The members of a variant's object after `type`, in wire order: its
+/// named fields, `value` for one unnamed field, `values` (a tuple) for
+/// several.
+fn members(fields: &Fields) -> Vec<(String, WireShape)> {
     match fields {
-        Fields::Tuple(items) if items.len() == 1 => vec![("value".to_owned(), &items[0])],
-        Fields::Tuple(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, shape)| (format!("values[{i}]"), shape))
-            .collect(),
+        Fields::Tuple(items) if items.len() == 1 => vec![("value".to_owned(), items[0].clone())],
+        Fields::Tuple(items) if items.is_empty() => Vec::new(),
+        Fields::Tuple(items) => vec![("values".to_owned(), WireShape::Tuple(items.clone()))],
         Fields::Named(named) => named
             .iter()
-            .map(|(field, shape)| (field_name(field).to_owned(), shape))
+            .map(|(field, shape)| (field_name(field).to_owned(), shape.clone()))
             .collect(),
         _ => Vec::new(),
     }

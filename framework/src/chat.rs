@@ -27,7 +27,8 @@
 //!
 //! Every chat line is stamped by the server with its sender and the time,
 //! and delivered to every member of the room, the sender included, in the
-//! order the server received it.
+//! order the server received it. On a node of a cluster, the members on
+//! other nodes get it too, each sender's lines in the order said.
 //!
 //! The chat is built on the extension points any game has: its handlers
 //! are `#[handler]` fns, [`ChatRoomMessageHandler`] is an extractor
@@ -245,6 +246,7 @@ impl ChatRoomMessageHandler {
         let user_id = session.user_id();
         if self.rooms.join_room(room_id, user_id)? {
             let _ = self.leave_notice.set(notify_user_left::<M>);
+            self.rooms.on_departure(notify_departure::<M>);
             let notice = M::from(ChatMessage::UserJoined { room_id, user_id });
             self.rooms
                 .broadcast_to_room(room_id, &notice, Some(user_id))?;
@@ -295,7 +297,7 @@ impl ChatRoomMessageHandler {
             text,
             timestamp_ms: unix_millis(),
         });
-        Ok(self.rooms.broadcast_to_room(room_id, &line, None)?)
+        Ok(self.rooms.broadcast_from(room_id, sender, &line)?)
     }
 
     /// The `RoomList` answer: the rooms of lowest id (at most
@@ -347,6 +349,17 @@ fn notify_user_left<M: Message + From<ChatMessage>>(
     let notice = M::from(ChatMessage::UserLeft { room_id, user_id });
     // A room removed since (it was empty) has nobody to tell.
     let _ = rooms.broadcast_to_room(room_id, &notice, None);
+}
+
+/// Tells this node's members of a room that a user of another node, gone
+/// without a word, left it.
+fn notify_departure<M: Message + From<ChatMessage>>(
+    rooms: &RoomConnectionService,
+    room_id: u32,
+    user_id: u32,
+) {
+    let notice = M::from(ChatMessage::UserLeft { room_id, user_id });
+    rooms.broadcast_local(room_id, &notice);
 }
 
 /// The server's chat, as a handler parameter; the server puts it in its

@@ -53,6 +53,7 @@ mod auth;
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 mod config;
 mod connection;

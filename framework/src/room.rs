@@ -8,11 +8,17 @@
 //! (`max_rooms`), per session (`max_rooms_per_session`) and in members
 //! (`max_room_members`), so that no client can make the server hold more,
 //! and leaving every room at once costs a bounded time.
+//!
+//! On a node of a cluster (see [`crate::cluster`]), a room also holds a
+//! replica of its members on other nodes: they count in its status, its
+//! size and the room listing, and a broadcast to a room with such members
+//! is handed to the adapter once, for the other nodes to deliver.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::cluster::{ClusterError, ClusterFrame, LocalNode, NodeId, Receiver};
 use crate::config::TcpServerConfig;
 use crate::connection::{Connection, ConnectionService, SendError};
 use crate::protocol::{Message, VariantInfo};
@@ -53,6 +59,10 @@ pub enum RoomError {
     /// The message could not be encoded.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// The message reached the members on this node, not those on other
+    /// nodes.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// The bounds of the rooms of one server.
@@ -77,7 +87,31 @@ impl RoomLimits {
 #[derive(Debug, Default)]
 struct Room {
     members: Vec<Arc<Connection>>,
+    /// Its members on other nodes, `(user, node)`, in the order this node
+    /// learnt of them.
+    remote: Vec<(u32, NodeId)>,
 }
+
+impl Room {
+    fn size(&self) -> usize {
+        self.members.len() + self.remote.len()
+    }
+
+    fn users(&self) -> Vec<u32> {
+        let local = self.members.iter().map(|m| m.user_id);
+        local
+            .chain(self.remote.iter().map(|&(user, _)| user))
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.remote.is_empty()
+    }
+}
+
+/// Tells a room's members on this node that a user of another node left
+/// it: set by the chat, run when that node is gone without a word.
+type Departure = fn(&RoomConnectionService, u32, u32);
 
 #[derive(Debug, Default)]
 struct Rooms {
@@ -93,9 +127,10 @@ struct Rooms {
 pub struct RoomStatus {
     /// The room's id.
     pub room_id: u32,
-    /// Members now.
+    /// Members now, on every node.
     pub user_count: usize,
-    /// The members' user ids, in the order they joined.
+    /// The members' user ids: those on this node in the order they joined,
+    /// then those on other nodes.
     pub users: Vec<u32>,
 }
 
@@ -109,6 +144,7 @@ pub struct RoomConnectionService {
     rooms: Arc<RwLock<Rooms>>,
     connections: ConnectionService,
     limits: RoomLimits,
+    departure: Arc<OnceLock<Departure>>,
 }
 
 impl RoomConnectionService {
@@ -117,7 +153,19 @@ impl RoomConnectionService {
             rooms: Arc::default(),
             connections,
             limits,
+            departure: Arc::default(),
         }
+    }
+
+    /// Sets how this node's members are told of a departure from another
+    /// node; the first call wins.
+    pub(crate) fn on_departure(&self, notify: Departure) {
+        let _ = self.departure.set(notify);
+    }
+
+    /// This node as the cluster's adapter sees it.
+    pub(crate) fn local_node(&self, stopped: tokio_util::sync::CancellationToken) -> LocalNode {
+        LocalNode::new(Arc::new(self.clone()), stopped)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
@@ -160,12 +208,15 @@ impl RoomConnectionService {
             }
             Entry::Vacant(vacant) => vacant.insert(Room::default()),
         };
-        if room.members.len() >= limits.members {
+        if room.size() >= limits.members {
             let max = limits.members;
             return Err(RoomError::RoomFull { room_id, max });
         }
         room.members.push(connection);
         rooms.memberships.entry(user_id).or_default().push(room_id);
+        if let Some(adapter) = self.connections.adapter() {
+            adapter.room_joined(room_id, user_id);
+        }
         Ok(true)
     }
 
@@ -185,6 +236,9 @@ impl RoomConnectionService {
                 rooms.memberships.remove(&user_id);
             }
         }
+        if was_member && let Some(adapter) = self.connections.adapter() {
+            adapter.room_left(room_id, user_id);
+        }
         was_member
     }
 
@@ -195,6 +249,11 @@ impl RoomConnectionService {
         for room_id in &left {
             if let Some(room) = rooms.rooms.get_mut(room_id) {
                 room.members.retain(|m| m.user_id != user_id);
+            }
+        }
+        if let Some(adapter) = self.connections.adapter() {
+            for &room_id in &left {
+                adapter.room_left(room_id, user_id);
             }
         }
         left
@@ -217,15 +276,13 @@ impl RoomConnectionService {
             .unwrap_or_default()
     }
 
-    /// `(user_count, users)` of a room; `(0, [])` for a room that does not
-    /// exist.
+    /// `(user_count, users)` of a room, on every node: those on this node
+    /// in the order they joined, then those on other nodes; `(0, [])` for a
+    /// room that does not exist.
     pub fn get_room_status(&self, room_id: u32) -> (usize, Vec<u32>) {
         let rooms = self.read();
         match rooms.rooms.get(&room_id) {
-            Some(room) => (
-                room.members.len(),
-                room.members.iter().map(|m| m.user_id).collect(),
-            ),
+            Some(room) => (room.size(), room.users()),
             None => (0, Vec::new()),
         }
     }
@@ -238,8 +295,8 @@ impl RoomConnectionService {
             .iter()
             .map(|(&room_id, room)| RoomStatus {
                 room_id,
-                user_count: room.members.len(),
-                users: room.members.iter().map(|m| m.user_id).collect(),
+                user_count: room.size(),
+                users: room.users(),
             })
             .collect();
         all.sort_unstable_by_key(|status| status.room_id);
@@ -253,7 +310,7 @@ impl RoomConnectionService {
         let mut counts: Vec<(u32, usize)> = rooms
             .rooms
             .iter()
-            .map(|(&room_id, room)| (room_id, room.members.len()))
+            .map(|(&room_id, room)| (room_id, room.size()))
             .collect();
         if counts.len() > limit {
             counts.select_nth_unstable_by_key(limit, |&(room_id, _)| room_id);
@@ -268,7 +325,8 @@ impl RoomConnectionService {
         self.read().rooms.len()
     }
 
-    /// Memberships in all rooms: a user in two rooms counts twice.
+    /// Memberships of this node's users in all rooms: a user in two rooms
+    /// counts twice.
     pub fn member_count(&self) -> usize {
         self.read()
             .rooms
@@ -285,7 +343,7 @@ impl RoomConnectionService {
     pub async fn cleanup_empty_rooms(&self) -> usize {
         let mut rooms = self.write();
         let before = rooms.rooms.len();
-        rooms.rooms.retain(|_, room| !room.members.is_empty());
+        rooms.rooms.retain(|_, room| !room.is_empty());
         before - rooms.rooms.len()
     }
 
@@ -304,29 +362,175 @@ impl RoomConnectionService {
         except: Option<u32>,
     ) -> Result<usize, RoomError> {
         let frame = self.connections.encode(message)?;
-        self.broadcast_frame(room_id, frame, message.variant(), except)
+        self.broadcast_frame(room_id, frame, message.variant(), None, except)
     }
 
-    /// Queues an already encoded frame for the members of a room.
+    /// Like [`broadcast_to_room`](Self::broadcast_to_room), for a message
+    /// `sender` said: when it reaches this node's members but cannot reach
+    /// the other nodes' (on a node of a cluster whose link is down), the
+    /// sender gets an error frame (code 8, `NotDelivered`) saying so, if
+    /// the adapter only finds out later.
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast_to_room`](Self::broadcast_to_room), and
+    /// [`RoomError::Cluster`] when the message reached this node's members
+    /// only.
+    pub fn broadcast_from<M: Message>(
+        &self,
+        room_id: u32,
+        sender: u32,
+        message: &M,
+    ) -> Result<usize, RoomError> {
+        let frame = self.connections.encode(message)?;
+        self.broadcast_frame(room_id, frame, message.variant(), Some(sender), None)
+    }
+
+    /// Sends `message` to the members of `room_id` on this node only.
+    pub(crate) fn broadcast_local<M: Message>(&self, room_id: u32, message: &M) -> usize {
+        let Ok(frame) = self.connections.encode(message) else {
+            return 0;
+        };
+        let rooms = self.read();
+        rooms.rooms.get(&room_id).map_or(0, |room| {
+            deliver(&room.members, &frame, message.variant(), None)
+        })
+    }
+
+    /// Queues an already encoded frame for the members of a room on this
+    /// node, and hands it to the adapter when the room has members on
+    /// other nodes.
     fn broadcast_frame(
         &self,
         room_id: u32,
         frame: EncodedFrame,
         variant: &'static VariantInfo,
+        sender: Option<u32>,
         except: Option<u32>,
     ) -> Result<usize, RoomError> {
+        let (queued, remote) = {
+            let rooms = self.read();
+            let room = rooms
+                .rooms
+                .get(&room_id)
+                .ok_or(RoomError::UnknownRoom(room_id))?;
+            let queued = deliver(&room.members, &frame, variant, except);
+            (queued, !room.remote.is_empty())
+        };
+        if remote && let Some(adapter) = self.connections.adapter() {
+            let message = ClusterFrame::new(&frame, variant.id, sender, except);
+            adapter.publish(room_id, message)?;
+        }
+        Ok(queued)
+    }
+
+    /// Tells each remote member of `node` that left the replica, to this
+    /// node's members of its room.
+    fn notify_departures(&self, departed: Vec<(u32, u32)>) {
+        if let Some(notify) = self.departure.get() {
+            for (room_id, user_id) in departed {
+                notify(self, room_id, user_id);
+            }
+        }
+    }
+}
+
+/// Queues `frame` for `members` but `except`; returns how many took it.
+fn deliver(
+    members: &[Arc<Connection>],
+    frame: &EncodedFrame,
+    variant: &'static VariantInfo,
+    except: Option<u32>,
+) -> usize {
+    members
+        .iter()
+        .filter(|m| Some(m.user_id) != except)
+        // Members whose client lacks the variant (an earlier protocol
+        // revision) are skipped.
+        .filter(|m| m.send_variant(frame.clone(), variant).is_ok())
+        .count()
+}
+
+/// What the other nodes send, applied to this node's rooms.
+impl Receiver for RoomConnectionService {
+    fn deliver_to_room(&self, room_id: u32, message: &ClusterFrame) -> usize {
         let rooms = self.read();
-        let room = rooms
-            .rooms
-            .get(&room_id)
-            .ok_or(RoomError::UnknownRoom(room_id))?;
-        Ok(room
-            .members
+        let Some(room) = rooms.rooms.get(&room_id) else {
+            return 0;
+        };
+        room.members
             .iter()
-            .filter(|m| Some(m.user_id) != except)
-            // Members whose client lacks the variant (an earlier protocol
-            // revision) are skipped.
-            .filter(|m| m.send_variant(frame.clone(), variant).is_ok())
-            .count())
+            .filter(|m| Some(m.user_id) != message.except())
+            .filter(|m| self.connections.send_remote(m, message))
+            .count()
+    }
+
+    fn deliver_to_user(&self, user_id: u32, message: &ClusterFrame) -> bool {
+        self.connections.deliver_remote(user_id, message)
+    }
+
+    fn report_undelivered(&self, sender: u32, why: &str) {
+        self.connections.report_undelivered(sender, why);
+    }
+
+    fn remote_joined(&self, node: NodeId, room_id: u32, user_id: u32) {
+        let mut rooms = self.write();
+        let room = rooms.rooms.entry(room_id).or_default();
+        if !room.remote.iter().any(|&(user, _)| user == user_id) {
+            room.remote.push((user_id, node));
+        }
+    }
+
+    fn remote_left(&self, node: NodeId, room_id: u32, user_id: u32) {
+        let mut rooms = self.write();
+        if let Some(room) = rooms.rooms.get_mut(&room_id) {
+            room.remote
+                .retain(|&(user, of)| (user, of) != (user_id, node));
+        }
+    }
+
+    fn replace_node(&self, node: NodeId, members: &[(u32, u32)]) {
+        let mut rooms = self.write();
+        for room in rooms.rooms.values_mut() {
+            room.remote.retain(|&(_, of)| of != node);
+        }
+        for &(room_id, user_id) in members {
+            let room = rooms.rooms.entry(room_id).or_default();
+            if !room.remote.iter().any(|&(user, _)| user == user_id) {
+                room.remote.push((user_id, node));
+            }
+        }
+    }
+
+    fn node_gone(&self, node: NodeId) {
+        let mut departed = Vec::new();
+        {
+            let mut rooms = self.write();
+            for (&room_id, room) in &mut rooms.rooms {
+                room.remote.retain(|&(user_id, of)| {
+                    if of == node {
+                        departed.push((room_id, user_id));
+                    }
+                    of != node
+                });
+            }
+        }
+        departed.sort_unstable();
+        self.notify_departures(departed);
+    }
+
+    fn local_members(&self) -> Vec<(u32, u32)> {
+        let rooms = self.read();
+        let mut members: Vec<(u32, u32)> = rooms
+            .memberships
+            .iter()
+            .flat_map(|(&user_id, list)| list.iter().map(move |&room_id| (room_id, user_id)))
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
+    fn local_users(&self) -> Vec<u32> {
+        self.connections.user_ids()
     }
 }

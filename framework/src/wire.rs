@@ -172,6 +172,9 @@ wire_codes! {
         /// The client sent more messages than its rate allows; the message
         /// was not handled.
         RateLimited = 7,
+        /// A message was handled and delivered on the client's node, but
+        /// could not reach the other nodes of the cluster.
+        NotDelivered = 8,
     }
 }
 
@@ -228,6 +231,12 @@ impl EncodedFrame {
         let mut out = BytesMut::with_capacity(64);
         encode_into::<C, T>(value, &mut out)?;
         Ok(EncodedFrame(out.freeze()))
+    }
+
+    /// A frame another node encoded, length prefix included; its length
+    /// was checked against the prefix.
+    pub(crate) fn from_prefixed(bytes: Bytes) -> Self {
+        EncodedFrame(bytes)
     }
 
     /// Length prefix and payload, as a byte stream carries them.

@@ -81,6 +81,10 @@ pub enum SendError {
     /// The message could not be encoded.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// The user is on another node of the cluster, which cannot be
+    /// reached now.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Set when a connection must close, and again when it must stop at once;

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::{CloseSignal, Connection, Limits, SendError, Shared};
 use crate::admission::Ticket;
+use crate::cluster::{Adapter, ClusterError, ClusterFrame};
 use crate::codec::{Codec, EncodeError};
 use crate::config::TcpServerConfig;
 use crate::monitor::{ConnectionStats, Event, PerformanceMonitor, SessionCounters};
-use crate::protocol::Message;
-use crate::wire::{CloseCode, EncodedFrame, Frame};
+use crate::protocol::{Message, VariantInfo};
+use crate::wire::{CloseCode, EncodedFrame, ErrorCode, ErrorFrame, Frame};
 
 /// The protocol a running server speaks, and how its messages are encoded.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,15 @@ struct Served {
     /// `&dyn Any`: the registry is not generic, the server's codec and
     /// protocol are chosen when it starts.
     encode: fn(&dyn Any) -> Result<EncodedFrame, EncodeError>,
+    /// Encodes an error frame with the server's codec.
+    error: fn(&ErrorFrame) -> Result<EncodedFrame, EncodeError>,
+    /// The protocol's variants, to find one by id in a message from
+    /// another node.
+    variants: &'static [VariantInfo],
+}
+
+fn encode_error<C: Codec>(error: &ErrorFrame) -> Result<EncodedFrame, EncodeError> {
+    EncodedFrame::encode::<C, _>(&Frame::<()>::Error(error.clone()))
 }
 
 fn encode_app<M: Message, C: Codec>(message: &dyn Any) -> Result<EncodedFrame, EncodeError> {
@@ -45,6 +55,8 @@ pub struct ConnectionService {
     sessions: Arc<RwLock<HashMap<u32, Arc<Connection>>>>,
     shared: Arc<Shared>,
     served: Arc<OnceLock<Served>>,
+    /// The other nodes, when the server is one of a cluster.
+    adapter: Arc<OnceLock<Arc<dyn Adapter>>>,
 }
 
 impl ConnectionService {
@@ -57,7 +69,19 @@ impl ConnectionService {
                 limits: Limits::of(config),
             }),
             served: Arc::default(),
+            adapter: Arc::default(),
         }
+    }
+
+    /// Makes this server a node of the cluster `adapter` joins; the first
+    /// call wins.
+    pub(crate) fn set_adapter(&self, adapter: Arc<dyn Adapter>) -> bool {
+        self.adapter.set(adapter).is_ok()
+    }
+
+    /// The cluster's adapter, when the server is a node of one.
+    pub(crate) fn adapter(&self) -> Option<&Arc<dyn Adapter>> {
+        self.adapter.get()
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<u32, Arc<Connection>>> {
@@ -75,6 +99,8 @@ impl ConnectionService {
             protocol: TypeId::of::<M>(),
             name: M::PROTOCOL.name,
             encode: encode_app::<M, C>,
+            error: encode_error::<C>,
+            variants: M::PROTOCOL.variants,
         });
     }
 
@@ -117,6 +143,10 @@ impl ConnectionService {
         }
         sessions.insert(connection.user_id, Arc::clone(connection));
         self.shared.monitor.count(Event::SessionOpened);
+        drop(sessions);
+        if let Some(adapter) = self.adapter() {
+            adapter.user_connected(connection.user_id);
+        }
         true
     }
 
@@ -131,6 +161,9 @@ impl ConnectionService {
             .is_some_and(|c| Arc::ptr_eq(c, connection))
         {
             sessions.remove(&connection.user_id);
+            if let Some(adapter) = self.adapter() {
+                adapter.user_disconnected(connection.user_id);
+            }
         }
         self.shared.monitor.fold(&connection.counters);
     }
@@ -166,6 +199,49 @@ impl ConnectionService {
         Ok((served.encode)(message)?)
     }
 
+    /// The variant of the served protocol with wire id `id`.
+    fn variant(&self, id: u32) -> Option<&'static VariantInfo> {
+        let served = self.served.get()?;
+        served.variants.iter().find(|variant| variant.id == id)
+    }
+
+    /// Queues a message another node encoded for `connection`, when the
+    /// message's variant is one of the served protocol's and the client
+    /// knows it.
+    pub(crate) fn send_remote(&self, connection: &Connection, message: &ClusterFrame) -> bool {
+        let Some(variant) = self.variant(message.variant_id()) else {
+            tracing::warn!(
+                variant_id = message.variant_id(),
+                "a message from another node names a variant this node does not have"
+            );
+            return false;
+        };
+        connection.send_variant(message.frame(), variant).is_ok()
+    }
+
+    /// Delivers a message from another node to a user of this node.
+    pub(crate) fn deliver_remote(&self, user_id: u32, message: &ClusterFrame) -> bool {
+        self.get(user_id)
+            .is_some_and(|connection| self.send_remote(&connection, message))
+    }
+
+    /// Sends `user_id` an error frame saying that what it sent did not
+    /// reach the other nodes.
+    pub(crate) fn report_undelivered(&self, user_id: u32, why: &str) {
+        let (Some(served), Some(connection)) = (self.served.get(), self.get(user_id)) else {
+            return;
+        };
+        let code = ErrorCode::NotDelivered.as_u16();
+        let error = ErrorFrame {
+            code,
+            message: why.to_owned(),
+        };
+        if let Ok(frame) = (served.error)(&error) {
+            self.shared.monitor.count_error_frame(code);
+            let _ = connection.send_frame(frame, false);
+        }
+    }
+
     /// Number of sessions that completed the handshake and are connected.
     ///
     /// # Cancel safety
@@ -193,13 +269,17 @@ impl ConnectionService {
         ids
     }
 
-    /// Sends `message` to one user.
+    /// Sends `message` to one user, on this node or, when the server is a
+    /// node of a cluster, on any node.
     ///
-    /// The message is queued, not written: this never waits on the network.
+    /// To a user of this node, the message is queued, not written: this
+    /// never waits on the network. To a user of another node, it waits
+    /// until the cluster's adapter has handed the message on.
     ///
     /// # Errors
     ///
-    /// [`SendError::UnknownUser`] when no such user is connected,
+    /// [`SendError::UnknownUser`] when no such user is connected (to any
+    /// node), [`SendError::Cluster`] when another node cannot be reached,
     /// [`SendError::UnknownToClient`] when the user's client speaks an
     /// earlier protocol revision that lacks the variant; the queue errors
     /// of [`SendError`] when the user's queue is full or closed.
@@ -212,9 +292,25 @@ impl ConnectionService {
         user_id: u32,
         message: &M,
     ) -> Result<(), SendError> {
-        let connection = self.get(user_id).ok_or(SendError::UnknownUser(user_id))?;
+        let connection = self.get(user_id);
+        let adapter = self.adapter();
+        if connection.is_none() && adapter.is_none() {
+            return Err(SendError::UnknownUser(user_id));
+        }
         let frame = self.encode(message)?;
-        connection.send_variant(frame, message.variant())
+        let variant = message.variant();
+        match (connection, adapter) {
+            (Some(connection), _) => connection.send_variant(frame, variant),
+            (None, Some(adapter)) => {
+                let message = ClusterFrame::new(&frame, variant.id, None, None);
+                match adapter.send_to_user(user_id, message).await {
+                    Ok(()) => Ok(()),
+                    Err(ClusterError::UnknownUser(user_id)) => Err(SendError::UnknownUser(user_id)),
+                    Err(error) => Err(SendError::Cluster(error)),
+                }
+            }
+            (None, None) => Err(SendError::UnknownUser(user_id)),
+        }
     }
 
     /// Sends `message` to every connected user, encoding it once. Returns

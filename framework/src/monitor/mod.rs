@@ -37,8 +37,8 @@ use tallies::{HandlerTimes, Tally};
 /// Close codes counted: 0 for a session that ended without a close frame
 /// (the client closed, or the connection was lost), then 1 to 12.
 pub(crate) const CLOSE_CODES: usize = 13;
-/// Error codes counted: 1 to 7 (0 is unused).
-pub(crate) const ERROR_CODES: usize = 8;
+/// Error codes counted: 1 to 8 (0 is unused).
+pub(crate) const ERROR_CODES: usize = 9;
 
 /// Per-second rates, updated by the sampler.
 #[derive(Debug, Default)]

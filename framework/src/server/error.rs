@@ -21,6 +21,9 @@ pub enum ServerError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The cluster's adapter could not join the cluster.
+    #[error("could not join the cluster")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// `start` or `serve` was called on a server that already ran.
     #[error("this server has already been started; create a new `TcpGameService`")]
     AlreadyStarted,

@@ -50,6 +50,10 @@ pub(crate) fn serve<M: Message, C: Codec>(
         if let Some(address) = shared.local_ws_addr.get() {
             tracing::info!(%address, "WebSocket clients at ws://{address}/");
         }
+        if let Some(adapter) = shared.connections.adapter() {
+            let node = shared.rooms.local_node(shared.stopped.clone());
+            adapter.start(node).await?;
+        }
         runtime
             .tracker
             .spawn(Arc::clone(&shared.heartbeat).run::<C>(

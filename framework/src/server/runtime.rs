@@ -104,6 +104,8 @@ pub(crate) struct Blueprint {
     /// chosen at start.
     pub(crate) middleware: Vec<(&'static str, Arc<dyn Any + Send + Sync>)>,
     pub(crate) authenticator: Arc<dyn Authenticator>,
+    /// Whether the authenticator was chosen, not the default.
+    pub(crate) authenticator_chosen: bool,
     /// Run in order when a session ends; the chat's comes first.
     pub(crate) disconnect_hooks: Vec<DisconnectHook>,
     /// What a plain HTTP `GET /` on the WebSocket port gets.

@@ -13,6 +13,7 @@ use super::protocols::{self, ProtocolEntry};
 use super::run::Listeners;
 use super::runtime::{Blueprint, Shared};
 use crate::auth::{AnonymousAuthenticator, Authenticator};
+use crate::cluster::Adapter;
 use crate::config::TcpServerConfig;
 use crate::middleware::{MessageMiddleware, OrderedMiddleware};
 use crate::protocol::Message;
@@ -71,6 +72,7 @@ impl TcpGameService {
                 state,
                 middleware: Vec::new(),
                 authenticator: Arc::new(AnonymousAuthenticator::new()),
+                authenticator_chosen: false,
                 disconnect_hooks: vec![Arc::new(chat.disconnect_hook())],
                 web_page: None,
                 shared,
@@ -136,9 +138,29 @@ impl TcpGameService {
         self
     }
 
-    /// Replaces the [`AnonymousAuthenticator`].
+    /// Replaces the [`AnonymousAuthenticator`] (and an adapter's).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.blueprint.authenticator = Arc::new(authenticator);
+        self.blueprint.authenticator_chosen = true;
+        self
+    }
+
+    /// Makes this server a node of a cluster: its rooms, presence and
+    /// `send_to_user` reach the other nodes through `adapter` (such as
+    /// `gamewire_redis::RedisAdapter`). Without one, the server is alone
+    /// and pays nothing for it. Handlers do not change.
+    ///
+    /// Unless an authenticator is set, the adapter's is used, whose user
+    /// ids are unique across the cluster. The adapter joins the cluster
+    /// when the server starts; a second call is ignored.
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        let adapter: Arc<dyn Adapter> = Arc::new(adapter);
+        if !self.blueprint.authenticator_chosen
+            && let Some(authenticator) = adapter.authenticator()
+        {
+            self.blueprint.authenticator = authenticator;
+        }
+        self.shared().connections.set_adapter(adapter);
         self
     }
 

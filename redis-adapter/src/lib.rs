@@ -1,23 +1,25 @@
 //! Redis for gamewire servers that span several machines.
 //!
-//! The first piece of a cluster: [`RedisAuthenticator`] draws user ids from
-//! one counter in Redis, so that every node of a game gives out ids no
-//! other node gives (the default [`AnonymousAuthenticator`] counts per
-//! process). Rooms across nodes are to come.
+//! [`RedisAdapter`] makes a server one node of a cluster whose nodes share
+//! a Redis: the members of one room may sit on different nodes, and
+//! `send_to_user` reaches a user on any of them. It is one line:
 //!
 //! ```no_run
 //! use gamewire::TcpGameService;
-//! use gamewire_redis::RedisAuthenticator;
+//! use gamewire_redis::RedisAdapter;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let ids = RedisAuthenticator::connect("redis://127.0.0.1:6379/").await?;
 //! TcpGameService::with_default_config()
-//!     .authenticator(ids)
+//!     .adapter(RedisAdapter::connect("redis://127.0.0.1:6379/").await?)
 //!     .start()
 //!     .await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Its user ids come from [`RedisAuthenticator`], which draws them from one
+//! counter in Redis, so that every node gives out ids no other node gives
+//! (the default [`AnonymousAuthenticator`] counts per process).
 //!
 //! [`AnonymousAuthenticator`]: gamewire::AnonymousAuthenticator
 
@@ -27,6 +29,10 @@ use gamewire::wire::Hello;
 use gamewire::{AuthError, Authenticator};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+
+mod adapter;
+
+pub use adapter::{DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_QUEUE, RedisAdapter};
 
 /// The key of the counter, unless [`RedisAuthenticator::with_key`] names
 /// another (one per game sharing a Redis).

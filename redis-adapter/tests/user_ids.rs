@@ -5,62 +5,16 @@
 //! and under CI (`CI` set) it fails.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use gamewire::client::Client;
 use gamewire::{ChatMessage, TcpGameService};
 use gamewire_redis::RedisAuthenticator;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use gamewire_tests::redis::RedisServer;
+use tokio::net::TcpListener;
 
-/// A `redis-server` of this test's own: a free port, nothing on disk.
-struct Redis {
-    _child: Child,
-    url: String,
-}
-
-async fn redis() -> Option<Redis> {
-    if !gamewire_tests::tools::available("redis-server", "Debian package `redis-server`") {
-        return None;
-    }
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server starts");
-    // Ready once it answers a PING.
-    for _ in 0..100 {
-        if let Ok(mut socket) = TcpStream::connect(("127.0.0.1", port)).await {
-            let mut pong = [0u8; 7];
-            if socket.write_all(b"PING\r\n").await.is_ok()
-                && socket.read_exact(&mut pong).await.is_ok()
-                && &pong == b"+PONG\r\n"
-            {
-                return Some(Redis {
-                    _child: child,
-                    url: format!("redis://127.0.0.1:{port}/"),
-                });
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not answer on port {port}");
+async fn redis() -> Option<RedisServer> {
+    RedisServer::start().await
 }
 
 async fn node(url: &str) -> (TcpGameService, SocketAddr) {
@@ -77,8 +31,8 @@ async fn node(url: &str) -> (TcpGameService, SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_never_give_out_one_id_twice() {
     let Some(redis) = redis().await else { return };
-    let (a, a_address) = node(&redis.url).await;
-    let (b, b_address) = node(&redis.url).await;
+    let (a, a_address) = node(&redis.url()).await;
+    let (b, b_address) = node(&redis.url()).await;
     let mut ids = Vec::new();
     let mut clients = Vec::new();
     for i in 0..10 {
@@ -97,7 +51,7 @@ async fn two_nodes_never_give_out_one_id_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_hello_is_refused_with_a_reason() {
     let Some(redis) = redis().await else { return };
-    let (service, address) = node(&redis.url).await;
+    let (service, address) = node(&redis.url()).await;
     drop(redis); // kill_on_drop: Redis is gone
     tokio::time::sleep(Duration::from_millis(200)).await;
     match Client::<ChatMessage>::connect(address).await {

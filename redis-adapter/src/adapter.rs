@@ -1,0 +1,837 @@
+//! [`RedisAdapter`]: rooms, presence and `send_to_user` across the nodes
+//! that share one Redis.
+//!
+//! What lives in Redis (every key and channel starts with the prefix,
+//! `gamewire` by default):
+//!
+//! | key or channel | what |
+//! | --- | --- |
+//! | `next_node_id` | the counter a starting node takes its id from |
+//! | `nodes` | the ids of the nodes that joined |
+//! | `node:{n}:alive` | node `n`'s lease, a key that expires unless renewed |
+//! | `node:{n}:rooms`, `node:{n}:users` | node `n`'s memberships (`room:user`) and users |
+//! | channel `presence` | every membership event, `J n room user`, `L`, `C n user`, `D`, `H n` (announced again), `G n` (left) |
+//! | channel `room:{id}` | room `id`'s messages, subscribed only by the nodes with members in it |
+//! | channel `to:{n}` | messages to a user of node `n` |
+//!
+//! One task per node writes, in the order the node's sessions did things,
+//! pipelining whatever waits: a room message costs one `PUBLISH`. One task
+//! reads the subscriptions, and subscribes again after a reconnection. One
+//! renews the lease and watches the other nodes' leases.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use gamewire::Authenticator;
+use gamewire::cluster::{Adapter, ClusterError, ClusterFrame, LocalNode, NodeId};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use redis::{AsyncCommands, Pipeline};
+use tokio::sync::mpsc;
+
+use crate::{RedisAuthenticator, RedisError};
+
+/// The prefix of every key and channel, unless
+/// [`RedisAdapter::with_prefix`] names another.
+pub const DEFAULT_PREFIX: &str = "gamewire";
+
+/// How long a node's lease lasts unless renewed, by default; it is renewed
+/// every third of it. A node killed without a word is found gone by the
+/// others within the lease and a third: 13.3 s by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Most events a node holds for Redis, by default: beyond, a room message
+/// reaches that node's members only and its sender is told.
+pub const DEFAULT_QUEUE: usize = 65_536;
+
+/// Most events written to Redis in one round trip.
+const BATCH: usize = 512;
+
+/// A node's work for Redis, in the order its sessions did it.
+enum Op {
+    Connected(u32),
+    Disconnected(u32),
+    Joined(u32, u32),
+    Left(u32, u32),
+    Publish(u32, ClusterFrame),
+}
+
+/// Makes a gamewire server one node of a cluster whose nodes share one
+/// Redis: rooms, their members and notices, and `send_to_user` span every
+/// node; user ids come from one counter in Redis.
+///
+/// ```no_run
+/// use gamewire::TcpGameService;
+/// use gamewire_redis::RedisAdapter;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// TcpGameService::with_default_config()
+///     .adapter(RedisAdapter::connect("redis://127.0.0.1:6379/").await?)
+///     .start()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The guarantees, and their limits, are in the book's "Scaling out"
+/// chapter.
+pub struct RedisAdapter {
+    client: redis::Client,
+    redis: ConnectionManager,
+    prefix: String,
+    lease: Duration,
+    queue: usize,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("prefix", &self.prefix)
+            .field("lease", &self.lease)
+            .field("node", &self.inner.node.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the adapter's methods and its tasks share.
+#[derive(Default)]
+struct Inner {
+    node: OnceLock<NodeId>,
+    ops: OnceLock<mpsc::Sender<Op>>,
+    /// Whether the last exchange with Redis worked.
+    up: AtomicBool,
+    /// A membership event could not be queued: announce everything again.
+    dirty: AtomicBool,
+    /// The users of other nodes, and where they are.
+    users: Mutex<HashMap<u32, NodeId>>,
+    /// The other nodes this one knows of, whose leases it watches.
+    known: Mutex<HashSet<NodeId>>,
+    /// This node's members per room: the rooms it subscribes to.
+    local_rooms: Mutex<HashMap<u32, usize>>,
+    /// Where subscriptions are made, while subscribed.
+    sink: Mutex<Option<PubSubSink>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl RedisAdapter {
+    /// Connects to the Redis at `url` (`redis://host:port/`). The node
+    /// joins the cluster when the server starts.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is not one, or Redis cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, RedisError> {
+        let client = redis::Client::open(url)?;
+        // A Redis that stopped answering is found out in a bounded time:
+        // what waits for it is reported, not held.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(2));
+        let redis = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(RedisAdapter {
+            client,
+            redis,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            lease: DEFAULT_LEASE,
+            queue: DEFAULT_QUEUE,
+            inner: Arc::default(),
+        })
+    }
+
+    /// Keys and channels start with `prefix` instead of
+    /// [`DEFAULT_PREFIX`]: one per game sharing a Redis.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// A node's lease lasts `lease` instead of [`DEFAULT_LEASE`]; a node
+    /// killed without a word is found gone within `lease` and a third.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// At most `events` wait for Redis instead of [`DEFAULT_QUEUE`].
+    pub fn with_queue(mut self, events: usize) -> Self {
+        self.queue = events.max(1);
+        self
+    }
+
+    /// This node's id, once the server has started.
+    pub fn node_id(&self) -> Option<NodeId> {
+        self.inner.node.get().copied()
+    }
+
+    fn queue_membership(&self, op: Op) {
+        if let Some(ops) = self.inner.ops.get()
+            && ops.try_send(op).is_err()
+        {
+            // The replica on the other nodes would miss it: the writer
+            // announces this node's state whole instead.
+            self.inner.dirty.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Key and channel names under one prefix.
+#[derive(Debug, Clone)]
+struct Names(Arc<str>);
+
+impl Names {
+    fn key(&self, name: impl fmt::Display) -> String {
+        format!("{}:{name}", self.0)
+    }
+    fn alive(&self, node: NodeId) -> String {
+        self.key(format_args!("node:{node}:alive"))
+    }
+    fn rooms(&self, node: NodeId) -> String {
+        self.key(format_args!("node:{node}:rooms"))
+    }
+    fn users(&self, node: NodeId) -> String {
+        self.key(format_args!("node:{node}:users"))
+    }
+    fn room(&self, room_id: u32) -> String {
+        self.key(format_args!("room:{room_id}"))
+    }
+    fn to(&self, node: NodeId) -> String {
+        self.key(format_args!("to:{node}"))
+    }
+}
+
+/// What a node's three tasks share.
+#[derive(Clone)]
+struct Link {
+    client: redis::Client,
+    redis: ConnectionManager,
+    names: Names,
+    lease: Duration,
+    node: NodeId,
+    local: LocalNode,
+    inner: Arc<Inner>,
+}
+
+#[gamewire::async_trait]
+impl Adapter for RedisAdapter {
+    async fn start(&self, local: LocalNode) -> Result<(), ClusterError> {
+        let unavailable = |error: redis::RedisError| ClusterError::Unavailable(error.to_string());
+        let names = Names(self.prefix.as_str().into());
+        let mut redis = self.redis.clone();
+        let node: NodeId = redis
+            .incr(names.key("next_node_id"), 1)
+            .await
+            .map_err(unavailable)?;
+        if self.inner.node.set(node).is_err() {
+            return Err(ClusterError::Unavailable(
+                "this adapter already serves a node".into(),
+            ));
+        }
+        let (ops, queue) = mpsc::channel(self.queue);
+        let _ = self.inner.ops.set(ops);
+        let link = Link {
+            client: self.client.clone(),
+            redis,
+            names,
+            lease: self.lease,
+            node,
+            local,
+            inner: Arc::clone(&self.inner),
+        };
+        // Joined before the server accepts: subscribed, announced and
+        // with the other nodes' members in the replica.
+        let subscribed = link.subscribe_all().await.map_err(unavailable)?;
+        tokio::spawn(link.clone().read(subscribed));
+        tracing::info!(node, "joined the cluster");
+        tokio::spawn(link.clone().write(queue));
+        tokio::spawn(link.clone().keep_lease());
+        Ok(())
+    }
+
+    fn user_connected(&self, user_id: u32) {
+        self.queue_membership(Op::Connected(user_id));
+    }
+
+    fn user_disconnected(&self, user_id: u32) {
+        self.queue_membership(Op::Disconnected(user_id));
+    }
+
+    fn room_joined(&self, room_id: u32, user_id: u32) {
+        self.queue_membership(Op::Joined(room_id, user_id));
+    }
+
+    fn room_left(&self, room_id: u32, user_id: u32) {
+        self.queue_membership(Op::Left(room_id, user_id));
+    }
+
+    fn publish(&self, room_id: u32, message: ClusterFrame) -> Result<(), ClusterError> {
+        if !self.inner.up.load(Ordering::Relaxed) {
+            return Err(ClusterError::Unavailable("Redis is unreachable".into()));
+        }
+        let ops = self.inner.ops.get().ok_or(ClusterError::Busy)?;
+        ops.try_send(Op::Publish(room_id, message))
+            .map_err(|_| ClusterError::Busy)
+    }
+
+    async fn send_to_user(&self, user_id: u32, message: ClusterFrame) -> Result<(), ClusterError> {
+        let node = lock(&self.inner.users).get(&user_id).copied();
+        let node = node.ok_or(ClusterError::UnknownUser(user_id))?;
+        let names = Names(self.prefix.as_str().into());
+        let mut redis = self.redis.clone();
+        let mut payload = envelope(self.node_id().unwrap_or(0), &message);
+        payload.extend_from_slice(&user_id.to_be_bytes());
+        let receivers: usize = redis
+            .publish(names.to(node), payload)
+            .await
+            .map_err(|error| ClusterError::Unavailable(error.to_string()))?;
+        if receivers == 0 {
+            return Err(ClusterError::UnknownUser(user_id));
+        }
+        Ok(())
+    }
+
+    fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
+        let ids = RedisAuthenticator::from_manager(self.redis.clone())
+            .with_key(format!("{}:next_user_id", self.prefix));
+        Some(Arc::new(ids))
+    }
+}
+
+/// Raises the counter at `KEYS[1]` to `ARGV[1]` when it is lower.
+const RAISE_TO: &str = "local now = tonumber(redis.call('GET', KEYS[1]) or '0') \
+    if now < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end";
+
+/// A message as a channel carries it: the sending node's id, big-endian,
+/// then the cluster frame; on a `to:{n}` channel, then the recipient's
+/// user id, big-endian.
+fn envelope(node: NodeId, message: &ClusterFrame) -> Vec<u8> {
+    let bytes = message.as_bytes();
+    let mut out = Vec::with_capacity(8 + bytes.len());
+    out.extend_from_slice(&node.to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn open_envelope(payload: &[u8]) -> Result<(NodeId, ClusterFrame), ClusterError> {
+    let (node, frame) = payload
+        .split_first_chunk::<8>()
+        .ok_or(ClusterError::Malformed("no node id"))?;
+    let frame = ClusterFrame::from_bytes(Bytes::copy_from_slice(frame))?;
+    Ok((NodeId::from_be_bytes(*node), frame))
+}
+
+/// The recipient and the rest of a `to:{n}` channel's message.
+fn open_addressed(payload: &[u8]) -> Result<(u32, NodeId, ClusterFrame), ClusterError> {
+    let (rest, user) = payload
+        .split_last_chunk::<4>()
+        .ok_or(ClusterError::Malformed("no recipient"))?;
+    let (node, frame) = open_envelope(rest)?;
+    Ok((u32::from_be_bytes(*user), node, frame))
+}
+
+/// A membership event, as the `presence` channel carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Joined(NodeId, u32, u32),
+    Left(NodeId, u32, u32),
+    Connected(NodeId, u32),
+    Disconnected(NodeId, u32),
+    /// The node announced itself whole: read its sets.
+    Hello(NodeId),
+    /// The node left the cluster.
+    Gone(NodeId),
+}
+
+impl Presence {
+    fn parse(text: &str) -> Option<Self> {
+        let mut words = text.split(' ');
+        let kind = words.next()?;
+        let node: NodeId = words.next()?.parse().ok()?;
+        let mut number = || words.next()?.parse::<u32>().ok();
+        let event = match kind {
+            "J" => Presence::Joined(node, number()?, number()?),
+            "L" => Presence::Left(node, number()?, number()?),
+            "C" => Presence::Connected(node, number()?),
+            "D" => Presence::Disconnected(node, number()?),
+            "H" => Presence::Hello(node),
+            "G" => Presence::Gone(node),
+            _ => return None,
+        };
+        Some(event)
+    }
+
+    fn node(self) -> NodeId {
+        match self {
+            Presence::Joined(node, ..)
+            | Presence::Left(node, ..)
+            | Presence::Connected(node, _)
+            | Presence::Disconnected(node, _)
+            | Presence::Hello(node)
+            | Presence::Gone(node) => node,
+        }
+    }
+}
+
+impl Link {
+    fn presence(&self) -> String {
+        self.names.key("presence")
+    }
+
+    /// The writer: this node's events, in order, a pipeline per batch.
+    async fn write(self, mut queue: mpsc::Receiver<Op>) {
+        let stopped = self.local.stopped();
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let more = tokio::select! {
+                more = queue.recv_many(&mut batch, BATCH) => more,
+                () = stopped.cancelled() => 0,
+            };
+            if more == 0 {
+                break;
+            }
+            self.write_batch(&mut batch).await;
+        }
+        // What the ending sessions did is said before the node leaves.
+        while let Ok(op) = queue.try_recv() {
+            batch.push(op);
+        }
+        self.write_batch(&mut batch).await;
+        self.leave().await;
+    }
+
+    async fn write_batch(&self, batch: &mut Vec<Op>) {
+        if self.inner.dirty.swap(false, Ordering::Relaxed) {
+            let _ = self.announce().await;
+        }
+        let (subscribe, unsubscribe) = self.count_members(batch);
+        let sink = lock(&self.inner.sink).clone();
+        if let Some(mut sink) = sink {
+            for &room_id in &subscribe {
+                if let Err(error) = sink.subscribe(self.names.room(room_id)).await {
+                    tracing::warn!(room_id, %error, "could not subscribe to a room");
+                }
+            }
+        }
+        let node = self.node;
+        let presence = self.presence();
+        let mut pipe = Pipeline::with_capacity(batch.len() * 2);
+        for op in batch.iter() {
+            match *op {
+                Op::Connected(user) => {
+                    pipe.sadd(self.names.users(node), user).ignore();
+                    pipe.publish(&presence, format!("C {node} {user}")).ignore();
+                }
+                Op::Disconnected(user) => {
+                    pipe.srem(self.names.users(node), user).ignore();
+                    pipe.publish(&presence, format!("D {node} {user}")).ignore();
+                }
+                Op::Joined(room, user) => {
+                    pipe.sadd(self.names.rooms(node), format!("{room}:{user}"))
+                        .ignore();
+                    pipe.publish(&presence, format!("J {node} {room} {user}"))
+                        .ignore();
+                }
+                Op::Left(room, user) => {
+                    pipe.srem(self.names.rooms(node), format!("{room}:{user}"))
+                        .ignore();
+                    pipe.publish(&presence, format!("L {node} {room} {user}"))
+                        .ignore();
+                }
+                Op::Publish(room, ref message) => {
+                    pipe.publish(self.names.room(room), envelope(node, message))
+                        .ignore();
+                }
+            }
+        }
+        let mut redis = self.redis.clone();
+        let written = pipe.exec_async(&mut redis).await;
+        if written.is_ok() && lock(&self.inner.sink).is_some() {
+            self.inner.up.store(true, Ordering::Relaxed);
+        }
+        if let Err(error) = written {
+            tracing::warn!(%error, events = batch.len(), "could not write to Redis");
+            self.inner.up.store(false, Ordering::Relaxed);
+            self.inner.dirty.store(true, Ordering::Relaxed);
+            let why = format!(
+                "your message reached the members on this node, not those on other nodes: {error}"
+            );
+            for op in batch.iter() {
+                if let Op::Publish(_, message) = op {
+                    self.local.report_undelivered(message, &why);
+                }
+            }
+        }
+        batch.clear();
+        let sink = lock(&self.inner.sink).clone();
+        if let Some(mut sink) = sink {
+            for &room_id in &unsubscribe {
+                let _ = sink.unsubscribe(self.names.room(room_id)).await;
+            }
+        }
+    }
+
+    /// Counts this node's members per room through `batch`: the rooms to
+    /// subscribe to before writing it, and those to unsubscribe from after.
+    fn count_members(&self, batch: &[Op]) -> (Vec<u32>, Vec<u32>) {
+        let mut counts = lock(&self.inner.local_rooms);
+        let mut touched: HashMap<u32, usize> = HashMap::new();
+        for op in batch {
+            let (room, joined) = match *op {
+                Op::Joined(room, _) => (room, true),
+                Op::Left(room, _) => (room, false),
+                _ => continue,
+            };
+            let count = counts.entry(room).or_insert(0);
+            touched.entry(room).or_insert(*count);
+            if joined {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+            }
+        }
+        let mut subscribe = Vec::new();
+        let mut unsubscribe = Vec::new();
+        for (room, before) in touched {
+            let after = counts.get(&room).copied().unwrap_or(0);
+            if before == 0 && after > 0 {
+                subscribe.push(room);
+            } else if before > 0 && after == 0 {
+                unsubscribe.push(room);
+            }
+            if after == 0 {
+                counts.remove(&room);
+            }
+        }
+        (subscribe, unsubscribe)
+    }
+
+    /// Writes this node's state whole (lease, sets) and says so, so that
+    /// the other nodes read it again: after Redis lost it, or events were.
+    async fn announce(&self) -> redis::RedisResult<()> {
+        let node = self.node;
+        let members = self.local.local_members();
+        let users = self.local.local_users();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .set_ex(self.names.alive(node), 1, self.lease.as_secs())
+            .ignore()
+            .sadd(self.names.key("nodes"), node)
+            .ignore()
+            .del(self.names.rooms(node))
+            .ignore()
+            .del(self.names.users(node))
+            .ignore();
+        if !members.is_empty() {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(room, user)| format!("{room}:{user}"))
+                .collect();
+            pipe.sadd(self.names.rooms(node), members).ignore();
+        }
+        // A Redis that restarted empty must not give out again the ids
+        // this node's users hold, nor this node's id.
+        if let Some(&highest) = users.iter().max() {
+            pipe.cmd("EVAL")
+                .arg(RAISE_TO)
+                .arg(1)
+                .arg(self.names.key("next_user_id"))
+                .arg(highest)
+                .ignore();
+        }
+        pipe.cmd("EVAL")
+            .arg(RAISE_TO)
+            .arg(1)
+            .arg(self.names.key("next_node_id"))
+            .arg(node)
+            .ignore();
+        if !users.is_empty() {
+            pipe.sadd(self.names.users(node), users).ignore();
+        }
+        pipe.publish(self.presence(), format!("H {node}")).ignore();
+        let mut redis = self.redis.clone();
+        pipe.exec_async(&mut redis).await
+    }
+
+    /// Reads another node's sets into the replica.
+    async fn read_node(&self, node: NodeId) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        let (members, users): (Vec<String>, Vec<u32>) = redis::pipe()
+            .smembers(self.names.rooms(node))
+            .smembers(self.names.users(node))
+            .query_async(&mut redis)
+            .await?;
+        let members: Vec<(u32, u32)> = members
+            .iter()
+            .filter_map(|member| {
+                let (room, user) = member.split_once(':')?;
+                Some((room.parse().ok()?, user.parse().ok()?))
+            })
+            .collect();
+        self.local.replace_node(node, &members);
+        let mut all = lock(&self.inner.users);
+        all.retain(|_, of| *of != node);
+        all.extend(users.into_iter().map(|user| (user, node)));
+        lock(&self.inner.known).insert(node);
+        Ok(())
+    }
+
+    /// Forgets a node that is gone, and tells this node's members.
+    fn forget(&self, node: NodeId) {
+        if lock(&self.inner.known).remove(&node) {
+            tracing::info!(node, "a node left the cluster");
+        }
+        lock(&self.inner.users).retain(|_, of| *of != node);
+        self.local.node_gone(node);
+    }
+
+    /// Subscribes to the presence, this node's and its rooms' channels,
+    /// announces this node and reads the others: on start, and after each
+    /// reconnection. Returns what the subscriptions receive.
+    async fn subscribe_all(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
+        let pubsub = self.client.get_async_pubsub().await?;
+        let (mut sink, stream) = pubsub.split();
+        sink.subscribe(self.presence()).await?;
+        sink.subscribe(self.names.to(self.node)).await?;
+        let rooms: Vec<u32> = lock(&self.inner.local_rooms).keys().copied().collect();
+        for room_id in rooms {
+            sink.subscribe(self.names.room(room_id)).await?;
+        }
+        *lock(&self.inner.sink) = Some(sink);
+        self.announce().await?;
+        let mut redis = self.redis.clone();
+        let nodes: Vec<NodeId> = redis.smembers(self.names.key("nodes")).await?;
+        for node in nodes.into_iter().filter(|&node| node != self.node) {
+            let alive: bool = redis.exists(self.names.alive(node)).await?;
+            if alive {
+                self.read_node(node).await?;
+            } else {
+                self.forget(node);
+                self.clean_up(node).await;
+            }
+        }
+        self.inner.up.store(true, Ordering::Relaxed);
+        Ok(stream)
+    }
+
+    /// Reads the subscriptions until the connection is lost, then
+    /// subscribes again, with a backoff, until the server stops.
+    async fn read(self, mut stream: redis::aio::PubSubStream) {
+        let stopped = self.local.stopped();
+        loop {
+            loop {
+                let message = tokio::select! {
+                    message = stream.next() => message,
+                    () = stopped.cancelled() => return,
+                };
+                match message {
+                    Some(message) => self.receive(&message).await,
+                    None => break,
+                }
+            }
+            self.inner.up.store(false, Ordering::Relaxed);
+            *lock(&self.inner.sink) = None;
+            tracing::warn!(
+                node = self.node,
+                "lost the connection to Redis; reconnecting"
+            );
+            let mut backoff = Duration::from_millis(100);
+            stream = loop {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stopped.cancelled() => return,
+                }
+                match self.subscribe_all().await {
+                    Ok(stream) => break stream,
+                    Err(error) => {
+                        tracing::debug!(%error, "Redis is still unreachable");
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            };
+            tracing::info!(node = self.node, "reconnected to Redis");
+        }
+    }
+
+    async fn receive(&self, message: &redis::Msg) {
+        let channel = message.get_channel_name();
+        let payload = message.get_payload_bytes();
+        if channel == self.presence() {
+            match std::str::from_utf8(payload).ok().and_then(Presence::parse) {
+                Some(event) if event.node() != self.node => self.apply(event).await,
+                Some(_) => {}
+                None => tracing::warn!("a malformed presence event"),
+            }
+            return;
+        }
+        let dropped = |error: ClusterError| {
+            tracing::warn!(%error, channel, "dropped a message from another node");
+        };
+        if channel == self.names.to(self.node) {
+            match open_addressed(payload) {
+                // A recipient who left since is not told of it: the
+                // sender's `send_to_user` had already returned.
+                Ok((user, _, frame)) => drop(self.local.deliver_to_user(user, &frame)),
+                Err(error) => dropped(error),
+            }
+            return;
+        }
+        let Some(room) = channel
+            .strip_prefix(&*self.names.0)
+            .and_then(|rest| rest.strip_prefix(":room:"))
+            .and_then(|room| room.parse().ok())
+        else {
+            return;
+        };
+        match open_envelope(payload) {
+            // This node's own messages were delivered here when sent.
+            Ok((from, _)) if from == self.node => {}
+            Ok((_, frame)) => drop(self.local.deliver_to_room(room, &frame)),
+            Err(error) => dropped(error),
+        }
+    }
+
+    async fn apply(&self, event: Presence) {
+        let node = event.node();
+        let first = lock(&self.inner.known).insert(node);
+        match event {
+            Presence::Joined(node, room, user) => self.local.remote_joined(node, room, user),
+            Presence::Left(node, room, user) => self.local.remote_left(node, room, user),
+            Presence::Connected(node, user) => {
+                lock(&self.inner.users).insert(user, node);
+            }
+            Presence::Disconnected(node, user) => {
+                let mut users = lock(&self.inner.users);
+                if users.get(&user) == Some(&node) {
+                    users.remove(&user);
+                }
+            }
+            Presence::Hello(node) => {
+                if let Err(error) = self.read_node(node).await {
+                    tracing::warn!(node, %error, "could not read a node's members");
+                }
+            }
+            Presence::Gone(node) => {
+                self.forget(node);
+                return;
+            }
+        }
+        if first {
+            tracing::info!(node, "a node joined the cluster");
+        }
+    }
+
+    /// Renews this node's lease and watches the others', until the server
+    /// stops.
+    async fn keep_lease(self) {
+        let stopped = self.local.stopped();
+        let every = self.lease / 3;
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stopped.cancelled() => return,
+            }
+            if let Err(error) = self.renew().await {
+                tracing::warn!(%error, "could not renew the lease");
+            }
+        }
+    }
+
+    async fn renew(&self) -> redis::RedisResult<()> {
+        let mut redis = self.redis.clone();
+        let previous: Option<u8> = redis::cmd("SET")
+            .arg(self.names.alive(self.node))
+            .arg(1)
+            .arg("EX")
+            .arg(self.lease.as_secs())
+            .arg("GET")
+            .query_async(&mut redis)
+            .await?;
+        if previous.is_none() {
+            // Redis lost this node, or the others took it for gone.
+            tracing::warn!(node = self.node, "the lease had run out; announcing again");
+            self.announce().await?;
+        }
+        let known: Vec<NodeId> = lock(&self.inner.known).iter().copied().collect();
+        if known.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for &node in &known {
+            pipe.exists(self.names.alive(node));
+        }
+        let alive: Vec<bool> = pipe.query_async(&mut redis).await?;
+        for (node, alive) in known.into_iter().zip(alive) {
+            if !alive {
+                tracing::warn!(node, "a node's lease ran out: taking it for gone");
+                self.forget(node);
+                self.clean_up(node).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a gone node's keys; any node may, more than once.
+    async fn clean_up(&self, node: NodeId) {
+        let mut redis = self.redis.clone();
+        let _: redis::RedisResult<()> = redis::pipe()
+            .srem(self.names.key("nodes"), node)
+            .del(self.names.rooms(node))
+            .del(self.names.users(node))
+            .exec_async(&mut redis)
+            .await;
+    }
+
+    /// Leaves the cluster: the keys go, and the others are told.
+    async fn leave(&self) {
+        let node = self.node;
+        self.clean_up(node).await;
+        let mut redis = self.redis.clone();
+        let _: redis::RedisResult<()> = redis::pipe()
+            .del(self.names.alive(node))
+            .publish(self.presence(), format!("G {node}"))
+            .exec_async(&mut redis)
+            .await;
+        tracing::info!(node, "left the cluster");
+    }
+}
+
+impl RedisAuthenticator {
+    fn from_manager(redis: ConnectionManager) -> Self {
+        RedisAuthenticator {
+            redis,
+            key: crate::DEFAULT_KEY.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_events_read_back() {
+        for (text, event) in [
+            ("J 3 10 7", Presence::Joined(3, 10, 7)),
+            ("L 3 10 7", Presence::Left(3, 10, 7)),
+            ("C 4 9", Presence::Connected(4, 9)),
+            ("D 4 9", Presence::Disconnected(4, 9)),
+            ("H 5", Presence::Hello(5)),
+            ("G 5", Presence::Gone(5)),
+        ] {
+            assert_eq!(Presence::parse(text), Some(event), "{text}");
+        }
+        for bad in ["", "J", "J x 1 2", "J 1 2", "X 1", "C 1 -4"] {
+            assert_eq!(Presence::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Rooms across nodes: a real `redis-server` of the test's own, and three
+//! server nodes, each on a tokio runtime of its own, so that one can be
+//! crashed (its runtime dropped at once: no goodbye reaches Redis, as with
+//! `kill -9`; the chat example's own test kills a process). Clients talk to
+//! them over TCP on 127.0.0.1.
+//!
+//! Needs Debian's `redis-server`; without it each test says it was
+//! skipped, and under CI (`CI` set) it fails.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gamewire::client::{Client, Incoming};
+use gamewire::wire::ErrorCode;
+use gamewire::{ChatMessage, SendError, TcpGameService};
+use gamewire_redis::RedisAdapter;
+use gamewire_tests::redis::RedisServer;
+use tokio::net::TcpListener;
+
+/// The lease of the tests' nodes: a crashed node is found gone within
+/// 4 s.
+const LEASE: Duration = Duration::from_secs(3);
+
+/// How long anything that should happen may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One server node on a runtime of its own.
+struct Node {
+    runtime: Option<tokio::runtime::Runtime>,
+    service: TcpGameService,
+    address: SocketAddr,
+}
+
+impl Node {
+    /// Starts a node of the cluster on `url`, once it has joined.
+    async fn start(url: &str) -> Node {
+        let url = url.to_owned();
+        let node = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (service, address) = runtime.block_on(async {
+                let adapter = RedisAdapter::connect(&url).await.unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let address = listener.local_addr().unwrap();
+                let service = TcpGameService::with_default_config()
+                    .protocol::<ChatMessage>()
+                    .adapter(adapter.with_lease(LEASE));
+                let serving = service.clone();
+                tokio::spawn(async move { serving.serve(listener).await.unwrap() });
+                (service, address)
+            });
+            Node {
+                runtime: Some(runtime),
+                service,
+                address,
+            }
+        })
+        .join()
+        .unwrap();
+        // The handshake completes once the node accepts, after it joined.
+        Client::<ChatMessage>::connect(node.address)
+            .await
+            .unwrap()
+            .close()
+            .await;
+        node
+    }
+
+    async fn client(&self) -> Client<ChatMessage> {
+        Client::connect(self.address).await.unwrap()
+    }
+
+    /// Stops the node at once, as `kill -9` would: its tasks are dropped
+    /// where they stand.
+    fn crash(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    fn room_size(&self, room_id: u32) -> usize {
+        self.service.get_room_status(room_id).0
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// Waits until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {PATIENCE:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next message, failing the test after [`PATIENCE`].
+async fn next(client: &mut Client<ChatMessage>) -> Incoming<ChatMessage> {
+    tokio::time::timeout(PATIENCE, client.recv())
+        .await
+        .expect("a message in time")
+        .expect("the connection is open")
+}
+
+/// Skips what is not a message matching `wanted`, up to [`PATIENCE`].
+async fn expect(
+    client: &mut Client<ChatMessage>,
+    wanted: impl Fn(&ChatMessage) -> bool,
+) -> ChatMessage {
+    loop {
+        if let Incoming::Message(message) = next(client).await
+            && wanted(&message)
+        {
+            return message;
+        }
+    }
+}
+
+async fn join(client: &mut Client<ChatMessage>, room_id: u32) -> Vec<u32> {
+    let reply = client
+        .request(&ChatMessage::JoinRoom { room_id }, |m| {
+            matches!(m, ChatMessage::RoomJoined { .. })
+        })
+        .await
+        .unwrap();
+    let ChatMessage::RoomJoined { users, .. } = reply else {
+        unreachable!()
+    };
+    users
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_spans_three_nodes() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let nodes = [
+        Node::start(&redis.url()).await,
+        Node::start(&redis.url()).await,
+        Node::start(&redis.url()).await,
+    ];
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(node.client().await);
+    }
+    let ids: Vec<u32> = clients.iter().map(Client::user_id).collect();
+
+    // Each joins once the node it is on knows the members before it.
+    for (i, client) in clients.iter_mut().enumerate() {
+        eventually("the members before are known", || {
+            nodes[i].room_size(7) == i
+        })
+        .await;
+        let mut users = join(client, 7).await;
+        users.sort_unstable();
+        let mut expected = ids[..=i].to_vec();
+        expected.sort_unstable();
+        assert_eq!(users, expected, "RoomJoined names members on every node");
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        for &newcomer in &ids[i + 1..] {
+            let notice = expect(client, |m| matches!(m, ChatMessage::UserJoined { .. })).await;
+            assert_eq!(
+                notice,
+                ChatMessage::UserJoined {
+                    room_id: 7,
+                    user_id: newcomer
+                }
+            );
+        }
+    }
+    for node in &nodes {
+        eventually("every node sees three members", || node.room_size(7) == 3).await;
+    }
+
+    // Every line reaches every member once, in each sender's order.
+    const LINES: usize = 50;
+    for round in 0..LINES {
+        for client in &clients {
+            let text = format!("{round}");
+            client
+                .send(&ChatMessage::SendChat { room_id: 7, text })
+                .await
+                .unwrap();
+        }
+    }
+    for client in &mut clients {
+        let mut heard: HashMap<u32, Vec<usize>> = HashMap::new();
+        while heard.values().map(Vec::len).sum::<usize>() < LINES * ids.len() {
+            match next(client).await {
+                Incoming::Message(ChatMessage::ChatBroadcast { sender, text, .. }) => {
+                    heard.entry(sender).or_default().push(text.parse().unwrap());
+                }
+                other => panic!("only chat lines are expected now: {other:?}"),
+            }
+        }
+        for &sender in &ids {
+            assert_eq!(
+                heard[&sender],
+                (0..LINES).collect::<Vec<_>>(),
+                "from {sender}"
+            );
+        }
+    }
+
+    // The room listing and the status are the cluster's.
+    let list = clients[2]
+        .request(&ChatMessage::ListRooms, |m| {
+            matches!(m, ChatMessage::RoomList { .. })
+        })
+        .await
+        .unwrap();
+    let ChatMessage::RoomList { rooms } = list else {
+        unreachable!()
+    };
+    assert_eq!(rooms.len(), 1);
+    assert_eq!((rooms[0].room_id, rooms[0].user_count), (7, 3));
+
+    // `send_to_user` reaches a user on another node, and says when the
+    // user is on none.
+    let note = ChatMessage::RoomLeft { room_id: 99 };
+    nodes[0]
+        .service
+        .connection_service()
+        .send_to_user(ids[2], &note)
+        .await
+        .unwrap();
+    assert_eq!(expect(&mut clients[2], |_| true).await, note);
+    let nobody = nodes[0]
+        .service
+        .connection_service()
+        .send_to_user(999_999, &note)
+        .await;
+    assert!(
+        matches!(nobody, Err(SendError::UnknownUser(999_999))),
+        "{nobody:?}"
+    );
+
+    // A leave and a disconnect are told on every node.
+    let leaving = clients.remove(1);
+    leaving.close().await;
+    for client in &mut clients {
+        let notice = expect(client, |m| matches!(m, ChatMessage::UserLeft { .. })).await;
+        assert_eq!(
+            notice,
+            ChatMessage::UserLeft {
+                room_id: 7,
+                user_id: ids[1]
+            }
+        );
+    }
+    for node in &nodes {
+        eventually("every node sees two members", || node.room_size(7) == 2).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_node_leaves_its_rooms_within_its_lease() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let survivor = Node::start(&redis.url()).await;
+    let mut doomed = Node::start(&redis.url()).await;
+    let mut staying = survivor.client().await;
+    let mut going = doomed.client().await;
+    let gone_id = going.user_id();
+    join(&mut staying, 3).await;
+    eventually("the doomed node knows the room", || {
+        doomed.room_size(3) == 1
+    })
+    .await;
+    join(&mut going, 3).await;
+    expect(&mut staying, |m| {
+        matches!(m, ChatMessage::UserJoined { .. })
+    })
+    .await;
+
+    let crashed = Instant::now();
+    doomed.crash();
+    let notice = expect(&mut staying, |m| matches!(m, ChatMessage::UserLeft { .. })).await;
+    let took = crashed.elapsed();
+    assert_eq!(
+        notice,
+        ChatMessage::UserLeft {
+            room_id: 3,
+            user_id: gone_id
+        }
+    );
+    // The documented bound: the lease and a third of it (4 s here),
+    // with a second for a busy machine.
+    assert!(
+        took <= LEASE + LEASE / 3 + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert_eq!(survivor.room_size(3), 1);
+    drop(going);
+
+    // The survivor goes on serving.
+    let line = ChatMessage::SendChat {
+        room_id: 3,
+        text: "still here".into(),
+    };
+    staying.send(&line).await.unwrap();
+    expect(&mut staying, |m| {
+        matches!(m, ChatMessage::ChatBroadcast { .. })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_nothing_silently() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = Node::start(&redis.url()).await;
+    let b = Node::start(&redis.url()).await;
+    let mut speaker = a.client().await;
+    let mut listener = b.client().await;
+    join(&mut speaker, 5).await;
+    eventually("b knows the room", || b.room_size(5) == 1).await;
+    join(&mut listener, 5).await;
+    expect(&mut speaker, |m| {
+        matches!(m, ChatMessage::UserJoined { .. })
+    })
+    .await;
+
+    redis.kill().await;
+    // Said while Redis is down: the speaker's node delivers it to its own
+    // members and tells the speaker it reached no further.
+    let said = ChatMessage::SendChat {
+        room_id: 5,
+        text: "during the outage".into(),
+    };
+    speaker.send(&said).await.unwrap();
+    let error = loop {
+        match next(&mut speaker).await {
+            Incoming::Error(error) => break error,
+            Incoming::Message(ChatMessage::ChatBroadcast { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        [ErrorCode::HandlerFailed, ErrorCode::NotDelivered]
+            .map(ErrorCode::as_u16)
+            .contains(&error.code),
+        "{error:?}"
+    );
+    assert!(error.message.contains("other nodes"), "{error:?}");
+
+    redis.restart().await;
+    // Both nodes come back: they reconnect, subscribe and announce their
+    // members again; then lines cross nodes again, each once.
+    let mut attempt = 0;
+    let heard = loop {
+        attempt += 1;
+        assert!(attempt < 400, "lines never crossed nodes after the restart");
+        let text = format!("after {attempt}");
+        let line = ChatMessage::SendChat { room_id: 5, text };
+        let _ = speaker.send(&line).await;
+        let got = tokio::time::timeout(Duration::from_millis(50), listener.recv()).await;
+        match got {
+            Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { text, .. }))) => break text,
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => panic!("the listener was disconnected"),
+        }
+    };
+    assert!(heard.starts_with("after"), "{heard}");
+    assert_ne!(heard, "during the outage");
+    let listener_id = listener.user_id();
+    eventually("a knows the listener again", || {
+        a.service.get_room_status(5).1.contains(&listener_id)
+    })
+    .await;
+    // A fresh user id does not repeat one given before the restart.
+    let newcomer = a.client().await;
+    assert!(newcomer.user_id() > listener_id.max(speaker.user_id()));
+}

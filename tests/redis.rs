@@ -1,0 +1,92 @@
+//! A `redis-server` of a test's own: a free port on 127.0.0.1, nothing on
+//! disk, killed when dropped; it can be killed and started again on the
+//! same port, as a Redis restart.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+/// A running `redis-server`.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts one on a free port, once it answers a `PING`; `None` (having
+    /// said the test is skipped, or failed under CI) when Debian's
+    /// `redis-server` is not installed.
+    pub async fn start() -> Option<Self> {
+        if !crate::tools::available("redis-server", "Debian package `redis-server`") {
+            return None;
+        }
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut server = RedisServer { child: None, port };
+        server.restart().await;
+        Some(server)
+    }
+
+    /// Its URL, `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills it (`SIGKILL`): everything it held is lost.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts it (again) on its port, empty, and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self.command("PING").await.as_deref() == Some("+PONG") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    /// Sends one inline command and returns the first line of the answer.
+    pub async fn command(&self, command: &str) -> Option<String> {
+        let mut socket = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        socket
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut answer = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        while !answer[..read].ends_with(b"\r\n") {
+            let n = socket.read(&mut answer[read..]).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            read += n;
+        }
+        let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+        Some(text.lines().next().unwrap_or_default().to_owned())
+    }
+}

@@ -106,6 +106,13 @@ pub trait Adapter: Send + Sync + fmt::Debug + 'static {
     /// [`ClusterError`] when it cannot be carried.
     async fn send_to_user(&self, user_id: u32, message: ClusterFrame) -> Result<(), ClusterError>;
 
+    /// Leaves the cluster, once the server has drained: what the ending
+    /// sessions did is said, then the other nodes are told this node is
+    /// gone, so that its members leave their rooms at once rather than
+    /// when its lease runs out. The server's run ends when it returns; it
+    /// must return in a bounded time, Redis or not.
+    async fn stop(&self) {}
+
     /// The authenticator the server uses when none is set: one whose user
     /// ids are unique across the cluster.
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {

@@ -31,7 +31,8 @@ use gamewire::Authenticator;
 use gamewire::cluster::{Adapter, ClusterError, ClusterFrame, LocalNode, NodeId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Pipeline};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
 use crate::{RedisAuthenticator, RedisError};
 
@@ -50,6 +51,14 @@ pub const DEFAULT_QUEUE: usize = 65_536;
 
 /// Most events written to Redis in one round trip.
 const BATCH: usize = 512;
+
+/// How long a Redis command may take before it is given up (and Redis
+/// taken for down), and how long a connection may take to open.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a stopping server waits for its node to leave the cluster:
+/// the last events and the goodbye, a few round trips.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A node's work for Redis, in the order its sessions did it.
 enum Op {
@@ -115,6 +124,10 @@ struct Inner {
     local_rooms: Mutex<HashMap<u32, usize>>,
     /// Where subscriptions are made, while subscribed.
     sink: Mutex<Option<PubSubSink>>,
+    /// Tells the writer to leave the cluster.
+    leave: Notify,
+    /// The writer, which leaves the cluster when it ends.
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,8 +146,8 @@ impl RedisAdapter {
         // A Redis that stopped answering is found out in a bounded time:
         // what waits for it is reported, not held.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_max_delay(Duration::from_secs(2));
         let redis = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(RedisAdapter {
@@ -251,7 +264,7 @@ impl Adapter for RedisAdapter {
         let subscribed = link.subscribe_all().await.map_err(unavailable)?;
         tokio::spawn(link.clone().read(subscribed));
         tracing::info!(node, "joined the cluster");
-        tokio::spawn(link.clone().write(queue));
+        *lock(&self.inner.writer) = Some(tokio::spawn(link.clone().write(queue)));
         tokio::spawn(link.clone().keep_lease());
         Ok(())
     }
@@ -296,6 +309,17 @@ impl Adapter for RedisAdapter {
             return Err(ClusterError::UnknownUser(user_id));
         }
         Ok(())
+    }
+
+    async fn stop(&self) {
+        let Some(writer) = lock(&self.inner.writer).take() else {
+            return;
+        };
+        self.inner.leave.notify_one();
+        // Each command it still sends gives up after RESPONSE_TIMEOUT.
+        if tokio::time::timeout(LEAVE_TIMEOUT, writer).await.is_err() {
+            tracing::warn!("could not leave the cluster in time: the lease will run out");
+        }
     }
 
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
@@ -393,6 +417,7 @@ impl Link {
             let more = tokio::select! {
                 more = queue.recv_many(&mut batch, BATCH) => more,
                 () = stopped.cancelled() => 0,
+                () = self.inner.leave.notified() => 0,
             };
             if more == 0 {
                 break;
@@ -410,6 +435,9 @@ impl Link {
     async fn write_batch(&self, batch: &mut Vec<Op>) {
         if self.inner.dirty.swap(false, Ordering::Relaxed) {
             let _ = self.announce().await;
+        }
+        if batch.is_empty() {
+            return;
         }
         let (subscribe, unsubscribe) = self.count_members(batch);
         let sink = lock(&self.inner.sink).clone();

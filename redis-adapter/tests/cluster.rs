@@ -35,6 +35,11 @@ struct Node {
 impl Node {
     /// Starts a node of the cluster on `url`, once it has joined.
     async fn start(url: &str) -> Node {
+        Node::with_lease(url, LEASE).await
+    }
+
+    /// Starts a node whose lease lasts `lease`.
+    async fn with_lease(url: &str, lease: Duration) -> Node {
         let url = url.to_owned();
         let node = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,7 +53,7 @@ impl Node {
                 let address = listener.local_addr().unwrap();
                 let service = TcpGameService::with_default_config()
                     .protocol::<ChatMessage>()
-                    .adapter(adapter.with_lease(LEASE));
+                    .adapter(adapter.with_lease(lease));
                 let serving = service.clone();
                 tokio::spawn(async move { serving.serve(listener).await.unwrap() });
                 (service, address)
@@ -382,4 +387,50 @@ async fn a_redis_restart_loses_nothing_silently() {
     // A fresh user id does not repeat one given before the restart.
     let newcomer = a.client().await;
     assert!(newcomer.user_id() > listener_id.max(speaker.user_id()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_says_goodbye_before_its_lease_runs_out() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // A lease longer than the test's patience: only the goodbye can tell
+    // the survivor in time.
+    let long = Duration::from_secs(600);
+    let survivor = Node::with_lease(&redis.url(), long).await;
+    let leaving = Node::with_lease(&redis.url(), long).await;
+    let mut staying = survivor.client().await;
+    let mut going = leaving.client().await;
+    let gone_id = going.user_id();
+    join(&mut staying, 4).await;
+    eventually("the leaving node knows the room", || {
+        leaving.room_size(4) == 1
+    })
+    .await;
+    join(&mut going, 4).await;
+    expect(&mut staying, |m| {
+        matches!(m, ChatMessage::UserJoined { .. })
+    })
+    .await;
+
+    // `shutdown` returns once the node has left the cluster.
+    leaving.service.shutdown().await;
+    // Node ids are drawn in order from a fresh Redis: the leaving node is 2.
+    let its_keys = redis
+        .command("EXISTS gamewire:node:2:alive gamewire:node:2:rooms gamewire:node:2:users")
+        .await;
+    assert_eq!(its_keys.as_deref(), Some(":0"), "its keys are gone");
+    let listed = redis.command("SISMEMBER gamewire:nodes 2").await;
+    assert_eq!(listed.as_deref(), Some(":0"), "it is no longer listed");
+    let survivor_listed = redis.command("SISMEMBER gamewire:nodes 1").await;
+    assert_eq!(survivor_listed.as_deref(), Some(":1"));
+    let notice = expect(&mut staying, |m| matches!(m, ChatMessage::UserLeft { .. })).await;
+    assert_eq!(
+        notice,
+        ChatMessage::UserLeft {
+            room_id: 4,
+            user_id: gone_id
+        }
+    );
+    assert_eq!(survivor.room_size(4), 1);
 }

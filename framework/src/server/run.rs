@@ -96,6 +96,9 @@ pub(crate) fn serve<M: Message, C: Codec>(
         #[cfg(not(feature = "websocket"))]
         tcp.await;
         drain(&runtime).await;
+        if let Some(adapter) = shared.connections.adapter() {
+            adapter.stop().await;
+        }
         Ok(())
     })
 }

@@ -4,9 +4,10 @@
 //! 127.0.0.1:7880), then talk to it with `cargo run -p example-chat-client`
 //! in another terminal or two, or open http://127.0.0.1:7880/ in a browser.
 //! `--bind ADDR` and `--ws-bind ADDR` move the listeners, `--metrics-bind
-//! ADDR` serves Prometheus metrics, `--config FILE`
-//! reads a TOML file of `TcpServerConfig` fields (each with a `GAMEWIRE_*`
-//! environment variable); `--help` says more.
+//! ADDR` serves Prometheus metrics, `--redis URL` joins the nodes that share
+//! that Redis into one set of rooms, `--config FILE` reads a TOML file of
+//! `TcpServerConfig` fields (each with a `GAMEWIRE_*` environment variable);
+//! `--help` says more.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Parser;
 use gamewire::{TcpGameService, TcpServerConfig};
+use gamewire_redis::RedisAdapter;
 
 /// The default address of the WebSocket listener.
 pub const DEFAULT_WS_BIND: &str = "127.0.0.1:7880";
@@ -51,6 +53,11 @@ struct Args {
     /// it leaves out keep their defaults.
     #[arg(long, env = "GAMEWIRE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The Redis this node shares with the other nodes of a cluster, as
+    /// `redis://HOST:PORT/`: rooms, presence and user ids span every node
+    /// on it [default: none, one node on its own].
+    #[arg(long, env = "GAMEWIRE_REDIS_URL", value_name = "URL")]
+    redis: Option<String>,
     /// Print the configuration the server would run with, and exit.
     #[arg(long)]
     check: bool,
@@ -130,7 +137,14 @@ async fn main() -> anyhow::Result<()> {
         println!("{config:#?}");
         return Ok(());
     }
-    server(config).start().await?;
+    let mut server = server(config);
+    if let Some(url) = &args.redis {
+        let adapter = RedisAdapter::connect(url)
+            .await
+            .with_context(|| format!("cannot reach Redis at {url}"))?;
+        server = server.adapter(adapter);
+    }
+    server.start().await?;
     Ok(())
 }
 // ANCHOR_END: server

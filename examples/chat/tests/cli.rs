@@ -13,6 +13,7 @@ fn chat() -> Command {
         "GAMEWIRE_METRICS_BIND",
         "GAMEWIRE_ADMIN_TOKEN",
         "GAMEWIRE_CONFIG",
+        "GAMEWIRE_REDIS_URL",
     ] {
         command.env_remove(var);
     }
@@ -42,6 +43,7 @@ fn help_names_every_flag_and_its_variable() {
         ("--metrics-bind", "GAMEWIRE_METRICS_BIND"),
         ("--admin-token", "GAMEWIRE_ADMIN_TOKEN"),
         ("--config", "GAMEWIRE_CONFIG"),
+        ("--redis", "GAMEWIRE_REDIS_URL"),
     ] {
         assert!(
             help.contains(flag) && help.contains(var),

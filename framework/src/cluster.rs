@@ -221,6 +221,7 @@ pub(crate) trait Receiver: Send + Sync + fmt::Debug + 'static {
     fn deliver_to_room(&self, room_id: u32, message: &ClusterFrame) -> usize;
     fn deliver_to_user(&self, user_id: u32, message: &ClusterFrame) -> bool;
     fn report_undelivered(&self, sender: u32, why: &str);
+    fn report_missed(&self, room_id: u32, why: &str);
     fn remote_joined(&self, node: NodeId, room_id: u32, user_id: u32);
     fn remote_left(&self, node: NodeId, room_id: u32, user_id: u32);
     fn replace_node(&self, node: NodeId, members: &[(u32, u32)]);
@@ -263,6 +264,13 @@ impl LocalNode {
         if let Some(sender) = message.sender() {
             self.receiver.report_undelivered(sender, why);
         }
+    }
+
+    /// Tells this node's members of a room that messages said in it on
+    /// other nodes did not reach them (the adapter had to drop them): each
+    /// gets an error frame (code 8, `NotDelivered`) that says `why`.
+    pub fn report_missed(&self, room_id: u32, why: &str) {
+        self.receiver.report_missed(room_id, why);
     }
 
     /// Another node's user joined a room.

@@ -473,6 +473,16 @@ impl Receiver for RoomConnectionService {
         self.connections.report_undelivered(sender, why);
     }
 
+    fn report_missed(&self, room_id: u32, why: &str) {
+        let members: Vec<u32> = match self.read().rooms.get(&room_id) {
+            Some(room) => room.members.iter().map(|m| m.user_id).collect(),
+            None => return,
+        };
+        for user_id in members {
+            self.connections.report_undelivered(user_id, why);
+        }
+    }
+
     fn remote_joined(&self, node: NodeId, room_id: u32, user_id: u32) {
         let mut rooms = self.write();
         let room = rooms.rooms.entry(room_id).or_default();

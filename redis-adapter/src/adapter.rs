@@ -34,6 +34,7 @@ use redis::{AsyncCommands, Pipeline};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::inbox::{Dropped, Inbox, Kind};
 use crate::{RedisAuthenticator, RedisError};
 
 /// The prefix of every key and channel, unless
@@ -48,6 +49,11 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 /// Most events a node holds for Redis, by default: beyond, a room message
 /// reaches that node's members only and its sender is told.
 pub const DEFAULT_QUEUE: usize = 65_536;
+
+/// Most bytes of the other nodes' messages a node holds waiting for
+/// delivery, by default: beyond, a node that fell behind drops room
+/// messages and tells the members who missed them.
+pub const DEFAULT_BACKLOG: usize = 16 * 1024 * 1024;
 
 /// Most events written to Redis in one round trip.
 const BATCH: usize = 512;
@@ -94,6 +100,7 @@ pub struct RedisAdapter {
     prefix: String,
     lease: Duration,
     queue: usize,
+    backlog: usize,
     inner: Arc<Inner>,
 }
 
@@ -102,6 +109,8 @@ impl fmt::Debug for RedisAdapter {
         f.debug_struct("RedisAdapter")
             .field("prefix", &self.prefix)
             .field("lease", &self.lease)
+            .field("queue", &self.queue)
+            .field("backlog", &self.backlog)
             .field("node", &self.inner.node.get())
             .finish_non_exhaustive()
     }
@@ -130,7 +139,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -156,6 +165,7 @@ impl RedisAdapter {
             prefix: DEFAULT_PREFIX.to_owned(),
             lease: DEFAULT_LEASE,
             queue: DEFAULT_QUEUE,
+            backlog: DEFAULT_BACKLOG,
             inner: Arc::default(),
         })
     }
@@ -177,6 +187,13 @@ impl RedisAdapter {
     /// At most `events` wait for Redis instead of [`DEFAULT_QUEUE`].
     pub fn with_queue(mut self, events: usize) -> Self {
         self.queue = events.max(1);
+        self
+    }
+
+    /// At most `bytes` of the other nodes' messages wait for delivery on
+    /// this node instead of [`DEFAULT_BACKLOG`].
+    pub fn with_backlog(mut self, bytes: usize) -> Self {
+        self.backlog = bytes;
         self
     }
 
@@ -231,6 +248,8 @@ struct Link {
     node: NodeId,
     local: LocalNode,
     inner: Arc<Inner>,
+    /// What the other nodes sent, waiting for delivery.
+    inbox: Arc<Inbox>,
 }
 
 #[gamewire::async_trait]
@@ -258,11 +277,13 @@ impl Adapter for RedisAdapter {
             node,
             local,
             inner: Arc::clone(&self.inner),
+            inbox: Arc::new(Inbox::new(self.backlog)),
         };
         // Joined before the server accepts: subscribed, announced and
         // with the other nodes' members in the replica.
         let subscribed = link.subscribe_all().await.map_err(unavailable)?;
         tokio::spawn(link.clone().read(subscribed));
+        tokio::spawn(link.clone().deliver());
         tracing::info!(node, "joined the cluster");
         *lock(&self.inner.writer) = Some(tokio::spawn(link.clone().write(queue)));
         tokio::spawn(link.clone().keep_lease());
@@ -634,6 +655,14 @@ impl Link {
         }
         *lock(&self.inner.sink) = Some(sink);
         self.announce().await?;
+        self.read_nodes().await?;
+        self.inner.up.store(true, Ordering::Relaxed);
+        Ok(stream)
+    }
+
+    /// Reads every other node's members into the replica, and removes the
+    /// nodes whose lease ran out.
+    async fn read_nodes(&self) -> redis::RedisResult<()> {
         let mut redis = self.redis.clone();
         let nodes: Vec<NodeId> = redis.smembers(self.names.key("nodes")).await?;
         for node in nodes.into_iter().filter(|&node| node != self.node) {
@@ -645,8 +674,7 @@ impl Link {
                 self.clean_up(node).await;
             }
         }
-        self.inner.up.store(true, Ordering::Relaxed);
-        Ok(stream)
+        Ok(())
     }
 
     /// Reads the subscriptions until the connection is lost, then
@@ -660,7 +688,11 @@ impl Link {
                     () = stopped.cancelled() => return,
                 };
                 match message {
-                    Some(message) => self.receive(&message).await,
+                    Some(message) => {
+                        if let Some(kind) = self.classify(&message) {
+                            self.inbox.push(kind, message);
+                        }
+                    }
                     None => break,
                 }
             }
@@ -670,6 +702,12 @@ impl Link {
                 node = self.node,
                 "lost the connection to Redis; reconnecting"
             );
+            // What came before the loss is applied before the replica is
+            // read again, not after.
+            tokio::select! {
+                () = self.inbox.drained() => {}
+                () = stopped.cancelled() => return,
+            }
             let mut backoff = Duration::from_millis(100);
             stream = loop {
                 tokio::select! {
@@ -685,6 +723,64 @@ impl Link {
                 }
             };
             tracing::info!(node = self.node, "reconnected to Redis");
+        }
+    }
+
+    /// What a message is, or `None` for this node's own room messages
+    /// (delivered here when sent) and channels it does not read.
+    fn classify(&self, message: &redis::Msg) -> Option<Kind> {
+        let channel = message.get_channel_name();
+        if channel == self.presence() {
+            return Some(Kind::Presence);
+        }
+        if channel == self.names.to(self.node) {
+            return Some(Kind::Direct);
+        }
+        let room = channel
+            .strip_prefix(&*self.names.0)?
+            .strip_prefix(":room:")?
+            .parse()
+            .ok()?;
+        let origin = message.get_payload_bytes().first_chunk::<8>()?;
+        (NodeId::from_be_bytes(*origin) != self.node).then_some(Kind::Room(room))
+    }
+
+    /// Delivers what the other nodes sent, in order, and tells the members
+    /// who missed what had to be dropped.
+    async fn deliver(self) {
+        let stopped = self.local.stopped();
+        loop {
+            let message = tokio::select! {
+                message = self.inbox.pop() => message,
+                () = stopped.cancelled() => return,
+            };
+            match message {
+                Some(message) => self.receive(&message).await,
+                None => self.report_dropped(self.inbox.take_dropped()).await,
+            }
+        }
+    }
+
+    async fn report_dropped(&self, dropped: Dropped) {
+        let rooms: u64 = dropped.rooms.values().sum::<u64>() + dropped.other_rooms;
+        tracing::warn!(
+            node = self.node,
+            rooms,
+            direct = dropped.direct,
+            presence = dropped.presence,
+            "fell behind the other nodes: dropped their messages"
+        );
+        for (room_id, count) in dropped.rooms {
+            let why = format!(
+                "{count} messages said in room {room_id} on other nodes did not reach you: \
+                 this server fell behind them"
+            );
+            self.local.report_missed(room_id, &why);
+        }
+        if dropped.presence
+            && let Err(error) = self.read_nodes().await
+        {
+            tracing::warn!(%error, "could not read the other nodes' members again");
         }
     }
 

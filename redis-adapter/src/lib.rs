@@ -31,8 +31,9 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 mod adapter;
+mod inbox;
 
-pub use adapter::{DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_QUEUE, RedisAdapter};
+pub use adapter::{DEFAULT_BACKLOG, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_QUEUE, RedisAdapter};
 
 /// The key of the counter, unless [`RedisAuthenticator::with_key`] names
 /// another (one per game sharing a Redis).

@@ -35,11 +35,15 @@ struct Node {
 impl Node {
     /// Starts a node of the cluster on `url`, once it has joined.
     async fn start(url: &str) -> Node {
-        Node::with_lease(url, LEASE).await
+        Node::with(url, |adapter| adapter).await
     }
 
-    /// Starts a node whose lease lasts `lease`.
-    async fn with_lease(url: &str, lease: Duration) -> Node {
+    /// Starts a node whose adapter `configure` sets up, its lease
+    /// [`LEASE`] unless it says otherwise.
+    async fn with(
+        url: &str,
+        configure: impl FnOnce(RedisAdapter) -> RedisAdapter + Send + 'static,
+    ) -> Node {
         let url = url.to_owned();
         let node = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -53,7 +57,7 @@ impl Node {
                 let address = listener.local_addr().unwrap();
                 let service = TcpGameService::with_default_config()
                     .protocol::<ChatMessage>()
-                    .adapter(adapter.with_lease(lease));
+                    .adapter(configure(adapter.with_lease(LEASE)));
                 let serving = service.clone();
                 tokio::spawn(async move { serving.serve(listener).await.unwrap() });
                 (service, address)
@@ -397,8 +401,8 @@ async fn a_stopped_node_says_goodbye_before_its_lease_runs_out() {
     // A lease longer than the test's patience: only the goodbye can tell
     // the survivor in time.
     let long = Duration::from_secs(600);
-    let survivor = Node::with_lease(&redis.url(), long).await;
-    let leaving = Node::with_lease(&redis.url(), long).await;
+    let survivor = Node::with(&redis.url(), move |a| a.with_lease(long)).await;
+    let leaving = Node::with(&redis.url(), move |a| a.with_lease(long)).await;
     let mut staying = survivor.client().await;
     let mut going = leaving.client().await;
     let gone_id = going.user_id();
@@ -433,4 +437,56 @@ async fn a_stopped_node_says_goodbye_before_its_lease_runs_out() {
         }
     );
     assert_eq!(survivor.room_size(4), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // A backlog smaller than any room message: the behind node drops
+    // every one, as a node far behind its peers would drop the excess.
+    // Presence events (under four times it) still get through.
+    let speaking = Node::start(&redis.url()).await;
+    let behind = Node::with(&redis.url(), |a| a.with_backlog(40)).await;
+    let mut speaker = speaking.client().await;
+    let mut listener = behind.client().await;
+    join(&mut speaker, 6).await;
+    eventually("the behind node knows the room", || {
+        behind.room_size(6) == 1
+    })
+    .await;
+    join(&mut listener, 6).await;
+    eventually("the speaking node knows the listener", || {
+        speaking.room_size(6) == 2
+    })
+    .await;
+
+    let line = ChatMessage::SendChat {
+        room_id: 6,
+        text: "lost on the way".into(),
+    };
+    speaker.send(&line).await.unwrap();
+    let error = loop {
+        match next(&mut listener).await {
+            Incoming::Error(error) => break error,
+            Incoming::Message(ChatMessage::ChatBroadcast { .. }) => {
+                panic!("the line should have been dropped")
+            }
+            Incoming::Message(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(error.code, ErrorCode::NotDelivered.as_u16(), "{error:?}");
+    assert!(
+        error.message.contains("1 messages said in room 6")
+            && error.message.contains("fell behind"),
+        "{error:?}"
+    );
+    // The speaker heard its own line, as ever; the node it is on was not
+    // behind.
+    expect(&mut speaker, |m| {
+        matches!(m, ChatMessage::ChatBroadcast { .. })
+    })
+    .await;
 }

@@ -372,7 +372,12 @@ fn line(room_id: u32, stamp: u64, padding: &str) -> Bytes {
 
 /// What a client measured.
 pub(crate) struct ClientResult {
+    /// From sending each of its own lines to receiving it back.
     pub(crate) round_trips: Histogram<u64>,
+    /// From the sending of each line it received, its own and the other
+    /// members', to its receipt: in a cluster, what crossing nodes costs
+    /// (the load generator's one clock stamps and reads them all).
+    pub(crate) deliveries: Histogram<u64>,
 }
 
 /// Shared switches of one run.
@@ -545,17 +550,24 @@ async fn read_side(
     control: Arc<RunControl>,
 ) -> anyhow::Result<ClientResult> {
     let mut round_trips = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut deliveries = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     loop {
         let open = reader.read(|payload| {
             match classify(payload) {
                 Seen::Line { sender, stamp } => {
                     counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    let measured = control.measure_from_us.load(Ordering::Relaxed);
+                    let took = stamp.filter(|&stamp| stamp >= measured).map(|stamp| {
+                        let now = control.epoch.elapsed().as_micros() as u64;
+                        now.saturating_sub(stamp).max(1)
+                    });
+                    if let Some(took) = took {
+                        deliveries.saturating_record(took);
+                    }
                     if sender == user_id {
                         window.add_permits(1);
-                        let measured = control.measure_from_us.load(Ordering::Relaxed);
-                        if let Some(stamp) = stamp.filter(|&stamp| stamp >= measured) {
-                            let now = control.epoch.elapsed().as_micros() as u64;
-                            round_trips.saturating_record(now.saturating_sub(stamp).max(1));
+                        if let Some(took) = took {
+                            round_trips.saturating_record(took);
                         }
                     }
                 }
@@ -572,7 +584,10 @@ async fn read_side(
             break;
         }
     }
-    Ok(ClientResult { round_trips })
+    Ok(ClientResult {
+        round_trips,
+        deliveries,
+    })
 }
 
 #[cfg(test)]

@@ -42,8 +42,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 mod baseline;
+mod cluster;
 mod load;
 mod procfs;
+mod redis;
 mod report;
 mod soak;
 mod syscalls;
@@ -62,9 +64,11 @@ struct Cli {
 enum Command {
     /// Load a server that is already running.
     Run {
-        /// The server's address.
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        address: SocketAddr,
+        /// The server's address; for the nodes of a cluster, several,
+        /// comma-separated: client i connects to the (i mod n)-th, so each
+        /// room has members on every node.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7878")]
+        address: Vec<SocketAddr>,
         /// The server's process id, to measure its memory and CPU.
         #[arg(long)]
         server_pid: Option<u32>,
@@ -84,6 +88,9 @@ enum Command {
         /// Frames each connection's outbound queue holds.
         #[arg(long, default_value_t = DEFAULT_QUEUE)]
         queue: usize,
+        /// Join the cluster of the nodes on this Redis (gamewire only).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
     },
     /// Run the original guide's `run_message_processing_benchmark` (one
     /// client per room, one line in flight each, in this process).
@@ -144,6 +151,22 @@ enum Command {
         verdict: Verdict,
         /// Rounds of both servers, alternating which goes first; with more
         /// than one, the last table gives each ratio's median.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
+    /// Start a `redis-server` and gamewire nodes as child processes and
+    /// load three setups with the same workload: one node in-process (no
+    /// adapter), one node through Redis, and `--nodes` through Redis, with
+    /// the clients spread over them. Prints each setup's figures, the
+    /// Redis commands per room message, and each ÷ the in-process node.
+    Cluster {
+        #[command(flatten)]
+        workload: Workload,
+        /// Nodes of the largest setup.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Rounds of the three setups, in a rotating order; with more than
+        /// one, the last table gives each ratio's median.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
@@ -316,7 +339,8 @@ fn main() -> anyhow::Result<()> {
                 kind,
                 address,
                 queue,
-            } => serve(kind, address, queue).await,
+                redis,
+            } => serve(kind, address, queue, redis.as_deref()).await,
             Command::Run {
                 address,
                 server_pid,
@@ -324,7 +348,8 @@ fn main() -> anyhow::Result<()> {
                 verdict,
             } => {
                 workload.check()?;
-                let (figures, histogram) = run(address, server_pid, &workload, "server").await?;
+                let pids: Vec<u32> = server_pid.into_iter().collect();
+                let (figures, histogram) = run(&address, &pids, None, &workload, "server").await?;
                 figures.print();
                 if let Some(path) = &workload.svg {
                     std::fs::write(path, report::latency_svg(&[("server", &histogram)]))?;
@@ -346,6 +371,11 @@ fn main() -> anyhow::Result<()> {
                 verdict,
                 rounds,
             } => compare(&workload, &verdict, rounds).await,
+            Command::Cluster {
+                workload,
+                nodes,
+                rounds,
+            } => cluster::cluster(&workload, nodes, rounds).await,
             Command::Soak {
                 address,
                 server_pid,
@@ -374,7 +404,7 @@ fn main() -> anyhow::Result<()> {
                     }
                     None => {
                         let (mut child, address) =
-                            spawn_server_with(ServerKind::Gamewire, true).await?;
+                            spawn_server_with(ServerKind::Gamewire, true, &[]).await?;
                         let stderr = child.stderr.take();
                         let pid = child.id().context("the server exited")?;
                         let clean = soak::soak(address, pid, stderr, plan).await?;
@@ -414,7 +444,15 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::Result<()> {
+async fn serve(
+    kind: ServerKind,
+    address: SocketAddr,
+    queue: usize,
+    redis: Option<&str>,
+) -> anyhow::Result<()> {
+    if redis.is_some() && kind == ServerKind::Baseline {
+        bail!("--redis is for gamewire nodes; the baseline has no cluster");
+    }
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("listening on {}", listener.local_addr()?);
     match kind {
@@ -432,10 +470,15 @@ async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::R
                 outbound_queue_capacity: queue,
                 ..Default::default()
             };
-            gamewire::TcpGameService::with_config(config)
-                .protocol::<gamewire::ChatMessage>()
-                .serve(listener)
-                .await?;
+            let mut service =
+                gamewire::TcpGameService::with_config(config).protocol::<gamewire::ChatMessage>();
+            if let Some(url) = redis {
+                let adapter = gamewire_redis::RedisAdapter::connect(url)
+                    .await
+                    .with_context(|| format!("cannot reach Redis at {url}"))?;
+                service = service.adapter(adapter);
+            }
+            service.serve(listener).await?;
         }
         ServerKind::Baseline => baseline::serve(listener, queue).await,
     }
@@ -444,14 +487,15 @@ async fn serve(kind: ServerKind, address: SocketAddr, queue: usize) -> anyhow::R
 
 /// Starts `serve --kind` as a child process; returns it and its address.
 async fn spawn_server(kind: ServerKind) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
-    spawn_server_with(kind, false).await
+    spawn_server_with(kind, false, &[]).await
 }
 
 /// As [`spawn_server`], with the child's standard error piped to the
-/// caller when `pipe_stderr`.
+/// caller when `pipe_stderr`, and `extra` arguments after `serve`'s own.
 async fn spawn_server_with(
     kind: ServerKind,
     pipe_stderr: bool,
+    extra: &[&str],
 ) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
     let stderr = if pipe_stderr {
         std::process::Stdio::piped()
@@ -460,6 +504,7 @@ async fn spawn_server_with(
     };
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--kind", kind.name()])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)
@@ -506,7 +551,8 @@ async fn compare(workload: &Workload, verdict: &Verdict, rounds: usize) -> anyho
             }
             let (mut child, address) = spawn_server(kind).await?;
             let pid = child.id();
-            let (figures, histogram) = run(address, pid, workload, kind.name()).await?;
+            let pids: Vec<u32> = pid.into_iter().collect();
+            let (figures, histogram) = run(&[address], &pids, None, workload, kind.name()).await?;
             child.kill().await?;
             figures.print();
             let slot = kind as usize;
@@ -545,14 +591,30 @@ async fn compare(workload: &Workload, verdict: &Verdict, rounds: usize) -> anyho
     }
 }
 
-/// Connects the clients, runs the workload, drains, and measures.
+/// Connects the clients, spread over `addresses`, runs the workload,
+/// drains, and measures; `pids` are the server processes (their memory and
+/// CPU are summed), `redis` the one their cluster shares.
 async fn run(
-    address: SocketAddr,
-    server_pid: Option<u32>,
+    addresses: &[SocketAddr],
+    pids: &[u32],
+    redis: Option<&redis::RedisChild>,
     workload: &Workload,
     label: &str,
 ) -> anyhow::Result<(Figures, Histogram<u64>)> {
-    let rss_before = server_pid.and_then(procfs::rss_bytes);
+    // Summed over the server's processes; `None` when there are none, or
+    // one cannot be read.
+    let sum_rss = || -> Option<u64> {
+        (!pids.is_empty()).then(|| pids.iter().map(|&pid| procfs::rss_bytes(pid)).sum())?
+    };
+    let sum_cpu = || -> Option<Duration> {
+        (!pids.is_empty()).then(|| pids.iter().map(|&pid| procfs::cpu_time(pid)).sum())?
+    };
+    let redis_cpu = || {
+        redis
+            .and_then(redis::RedisChild::pid)
+            .and_then(procfs::cpu_time)
+    };
+    let rss_before = sum_rss();
     let control = Arc::new(RunControl {
         epoch: Instant::now(),
         start: CancellationToken::new(),
@@ -566,10 +628,10 @@ async fn run(
     // Each client is driven from the moment it joins, so it answers the
     // server's pings while the others connect (19,000 can take a while);
     // it sends once the run starts.
-    let tasks = connect_all(address, workload, &counters, &control).await?;
+    let tasks = connect_all(addresses, workload, &counters, &control).await?;
     // Let the server settle the joins before reading its memory.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_after = server_pid.and_then(procfs::rss_bytes);
+    let rss_after = sum_rss();
     control.start.cancel();
     let total = |which: fn(&ClientCounters) -> u64| counters.iter().map(|c| which(c)).sum::<u64>();
     let delivered = |c: &ClientCounters| c.delivered.load(Ordering::Relaxed);
@@ -585,11 +647,17 @@ async fn run(
     }
     let delivered_before = total(delivered);
     let sent_before = total(sent);
-    let cpu_before = server_pid.and_then(procfs::cpu_time);
+    let cpu_before = sum_cpu();
+    let redis_cpu_before = redis_cpu();
+    let redis_before = match redis {
+        Some(redis) => Some(redis.calls().await?),
+        None => None,
+    };
 
-    // Count the server's send syscalls over the run, when perf can.
-    let sends = match (server_pid, workload.idle) {
-        (Some(pid), false) => Some(tokio::spawn(syscalls::count_sends(pid, workload.duration))),
+    // Count the server's send syscalls over the run, when perf can (and
+    // the server is one process).
+    let sends = match (pids, workload.idle) {
+        (&[pid], false) => Some(tokio::spawn(syscalls::count_sends(pid, workload.duration))),
         _ => None,
     };
     let start = Instant::now();
@@ -604,7 +672,8 @@ async fn run(
     control.stop_sending.cancel();
     let elapsed = start.elapsed();
     let delivered_in_run = total(delivered) - delivered_before;
-    let cpu_after = server_pid.and_then(procfs::cpu_time);
+    let cpu_after = sum_cpu();
+    let redis_cpu_after = redis_cpu();
 
     // Every client must have seen the stop before the lines are counted:
     // one that was about to send when it came would otherwise add a line
@@ -634,13 +703,24 @@ async fn run(
             quiet_since = Instant::now();
         }
     }
+    // What Redis did for the lines of the window (all of them are on
+    // their way or delivered by now).
+    let redis_work = match (redis, &redis_before) {
+        (Some(redis), Some(before)) => {
+            Some(redis::RedisWork::between(before, &redis.calls().await?))
+        }
+        _ => None,
+    };
+    let lines_in_window = total(sent) - sent_before;
     control.finish.cancel();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut deliveries = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut failed = 0;
     for task in tasks {
         let problem = match tokio::time::timeout(Duration::from_secs(10), task).await {
             Ok(Ok(Ok(result))) => {
                 histogram.add(&result.round_trips)?;
+                deliveries.add(&result.deliveries)?;
                 continue;
             }
             Ok(Ok(Err(error))) => format!("{error:#}"),
@@ -686,9 +766,20 @@ async fn run(
             }
             _ => None,
         },
+        redis_cpu: match (redis_cpu_before, redis_cpu_after) {
+            (Some(before), Some(after)) => {
+                Some((after - before).as_secs_f64() / elapsed.as_secs_f64())
+            }
+            _ => None,
+        },
+        redis_publish_per_line: redis_work
+            .map(|work| work.publish as f64 / lines_in_window.max(1) as f64),
+        redis_commands_per_line: redis_work
+            .map(|work| work.commands as f64 / lines_in_window.max(1) as f64),
         ..Default::default()
     };
     figures.set_latency(&histogram);
+    figures.set_delivery(&deliveries);
     Ok((figures, histogram))
 }
 
@@ -698,7 +789,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connects every client, a few hundred at a time, and starts driving each
 /// as soon as it has joined; returns their tasks.
 async fn connect_all(
-    address: SocketAddr,
+    addresses: &[SocketAddr],
     workload: &Workload,
     counters: &[Arc<ClientCounters>],
     control: &Arc<RunControl>,
@@ -707,6 +798,7 @@ async fn connect_all(
     let mut tasks = Vec::with_capacity(workload.clients);
     for (index, counter) in counters.iter().enumerate() {
         let room = (index / workload.room_size) as u32 + 1;
+        let address = addresses[index % addresses.len()];
         let source = (workload.source_ips > 1).then(|| {
             Ipv4Addr::new(
                 127,
@@ -922,7 +1014,9 @@ mod tests {
                     ServerKind::Baseline => baseline::serve(listener, DEFAULT_QUEUE).await,
                 }
             });
-            let (figures, histogram) = run(address, None, &workload, kind.name()).await.unwrap();
+            let (figures, histogram) = run(&[address], &[], None, &workload, kind.name())
+                .await
+                .unwrap();
             assert!(figures.sent > 0, "{kind:?} sent nothing");
             assert_eq!(figures.lost, 0, "{kind:?}: {}", figures.json());
             assert_eq!(figures.delivered, figures.sent * 5);
@@ -961,7 +1055,9 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        let (figures, histogram) = run(address, None, &workload, "gamewire").await.unwrap();
+        let (figures, histogram) = run(&[address], &[], None, &workload, "gamewire")
+            .await
+            .unwrap();
         assert!(figures.sent > 0, "sent nothing");
         assert_eq!(figures.lost, 0, "{}", figures.json());
         assert_eq!(figures.delivered, figures.sent * 5);

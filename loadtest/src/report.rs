@@ -32,6 +32,15 @@ pub(crate) struct Figures {
     pub(crate) server_cpu: Option<f64>,
     /// Server send syscalls per delivered message, when perf could count.
     pub(crate) send_syscalls_per_delivered: Option<f64>,
+    /// From a line's sending to its receipt by each member, every member.
+    pub(crate) delivery_p50_ms: f64,
+    pub(crate) delivery_p99_ms: f64,
+    /// The cluster's Redis: its CPU use, in cores.
+    pub(crate) redis_cpu: Option<f64>,
+    /// `PUBLISH` calls per line sent in the measured window.
+    pub(crate) redis_publish_per_line: Option<f64>,
+    /// Redis commands of any kind per line sent in the measured window.
+    pub(crate) redis_commands_per_line: Option<f64>,
 }
 
 impl Figures {
@@ -44,6 +53,15 @@ impl Figures {
         self.p99_ms = ms(histogram.value_at_quantile(0.99));
         self.p999_ms = ms(histogram.value_at_quantile(0.999));
         self.max_ms = ms(histogram.max());
+    }
+
+    pub(crate) fn set_delivery(&mut self, histogram: &Histogram<u64>) {
+        let ms = |us: u64| us as f64 / 1000.0;
+        if histogram.is_empty() {
+            return;
+        }
+        self.delivery_p50_ms = ms(histogram.value_at_quantile(0.50));
+        self.delivery_p99_ms = ms(histogram.value_at_quantile(0.99));
     }
 
     pub(crate) fn print(&self) {
@@ -71,6 +89,11 @@ impl Figures {
             millis(self.p999_ms),
             millis(self.max_ms)
         );
+        println!(
+            "delivery      p50 {}, p99 {} (sent → each member)",
+            millis(self.delivery_p50_ms),
+            millis(self.delivery_p99_ms)
+        );
         if let Some(rss) = self.rss_per_connection {
             println!("server memory {} per connection", bytes(rss));
         }
@@ -80,13 +103,21 @@ impl Figures {
         if let Some(calls) = self.send_syscalls_per_delivered {
             println!("send syscalls {calls:.4} per delivered message");
         }
+        if let (Some(publish), Some(commands)) =
+            (self.redis_publish_per_line, self.redis_commands_per_line)
+        {
+            println!("redis         {publish:.3} PUBLISH, {commands:.3} commands per line sent");
+        }
+        if let Some(cpu) = self.redis_cpu {
+            println!("redis cpu     {cpu:.2} cores");
+        }
     }
 
     pub(crate) fn json(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
         let fine = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.5}"));
         format!(
-            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"failed_clients\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{},\"send_syscalls_per_delivered\":{}}}",
+            "{{\"server\":\"{}\",\"clients\":{},\"room_size\":{},\"seconds\":{:.3},\"sent\":{},\"delivered\":{},\"lost\":{},\"failed_clients\":{},\"delivered_per_second\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"rss_bytes_per_connection\":{},\"server_cpu_cores\":{},\"send_syscalls_per_delivered\":{},\"delivery_p50_ms\":{:.3},\"delivery_p99_ms\":{:.3},\"redis_cpu_cores\":{},\"redis_publish_per_line\":{},\"redis_commands_per_line\":{}}}",
             self.server,
             self.clients,
             self.room_size,
@@ -103,6 +134,11 @@ impl Figures {
             opt(self.rss_per_connection),
             opt(self.server_cpu),
             fine(self.send_syscalls_per_delivered),
+            self.delivery_p50_ms,
+            self.delivery_p99_ms,
+            opt(self.redis_cpu),
+            fine(self.redis_publish_per_line),
+            fine(self.redis_commands_per_line),
         )
     }
 }
@@ -140,6 +176,12 @@ fn compared(g: &Figures, b: &Figures) -> Vec<Compared> {
         row("round trip p50 (ms)", "p50", g.p50_ms, b.p50_ms),
         row("round trip p99 (ms)", "p99", g.p99_ms, b.p99_ms),
         row("round trip p99.9 (ms)", "p999", g.p999_ms, b.p999_ms),
+        row(
+            "delivery p99 (ms)",
+            "delivery_p99",
+            g.delivery_p99_ms,
+            b.delivery_p99_ms,
+        ),
     ];
     let optional = [
         (
@@ -256,7 +298,7 @@ pub(crate) fn print_median_ratios(rounds: &[(Figures, Figures)]) -> String {
 }
 
 /// The median of the values that are there.
-fn median(values: &[Option<f64>]) -> Option<f64> {
+pub(crate) fn median(values: &[Option<f64>]) -> Option<f64> {
     let mut present: Vec<f64> = values.iter().flatten().copied().collect();
     if present.is_empty() {
         return None;

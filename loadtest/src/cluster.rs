@@ -115,12 +115,21 @@ async fn run_setup(setup: &Setup, workload: &Workload) -> anyhow::Result<Figures
 fn print_table(setups: &[Setup], results: &[Vec<Figures>]) {
     let rounds = results.len();
     println!(
-        "\n{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>8} {:>9}",
-        "setup", "delivered/s", "÷ 1", "rt p99", "deliv p99", "÷ 1", "PUBLISH", "cmds", "redis cpu"
+        "\n{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>9} {:>8} {:>9}",
+        "setup",
+        "delivered/s",
+        "÷ 1",
+        "rt p99",
+        "deliv p99",
+        "÷ 1",
+        "node cpu",
+        "PUBLISH",
+        "cmds",
+        "redis cpu"
     );
     println!(
-        "{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>8} {:>9}",
-        "", "", "", "", "", "", "per line", "per line", "cores"
+        "{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>9} {:>8} {:>9}",
+        "", "", "", "", "", "", "cores", "per line", "per line", "cores"
     );
     let of = |setup: usize, figure: fn(&Figures) -> Option<f64>| -> Option<f64> {
         median(
@@ -146,13 +155,14 @@ fn print_table(setups: &[Setup], results: &[Vec<Figures>]) {
     for (index, setup) in setups.iter().enumerate() {
         let delivered = of(index, |f| Some(f.delivered_per_second)).unwrap_or(0.0);
         println!(
-            "{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>8} {:>9}",
+            "{:<20} {:>13} {:>7} {:>11} {:>11} {:>8} {:>9} {:>9} {:>8} {:>9}",
             setup.name,
             per_second(delivered),
             shown(ratio_to_first(index, |f| f.delivered_per_second), 3),
             millis(of(index, |f| Some(f.p99_ms)).unwrap_or(0.0)),
             millis(of(index, |f| Some(f.delivery_p99_ms)).unwrap_or(0.0)),
             shown(ratio_to_first(index, |f| f.delivery_p99_ms), 2),
+            shown(of(index, |f| f.server_cpu), 2),
             shown(of(index, |f| f.redis_publish_per_line), 3),
             shown(of(index, |f| f.redis_commands_per_line), 3),
             shown(of(index, |f| f.redis_cpu), 2),
@@ -165,6 +175,6 @@ fn print_table(setups: &[Setup], results: &[Vec<Figures>]) {
     };
     println!(
         "({medians}÷ 1: to the in-process node of the same round; rt: a sender's own line back; \
-         deliv: sent → each member)"
+         deliv: sent → each member; node cpu: all nodes together)"
     );
 }

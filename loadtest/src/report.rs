@@ -44,24 +44,22 @@ pub(crate) struct Figures {
 }
 
 impl Figures {
+    /// The round trips' percentiles, from microseconds.
     pub(crate) fn set_latency(&mut self, histogram: &Histogram<u64>) {
-        let ms = |us: u64| us as f64 / 1000.0;
-        if histogram.is_empty() {
-            return;
+        if !histogram.is_empty() {
+            self.p50_ms = quantile_ms(histogram, 0.50);
+            self.p99_ms = quantile_ms(histogram, 0.99);
+            self.p999_ms = quantile_ms(histogram, 0.999);
+            self.max_ms = quantile_ms(histogram, 1.0);
         }
-        self.p50_ms = ms(histogram.value_at_quantile(0.50));
-        self.p99_ms = ms(histogram.value_at_quantile(0.99));
-        self.p999_ms = ms(histogram.value_at_quantile(0.999));
-        self.max_ms = ms(histogram.max());
     }
 
+    /// The deliveries' percentiles, from microseconds.
     pub(crate) fn set_delivery(&mut self, histogram: &Histogram<u64>) {
-        let ms = |us: u64| us as f64 / 1000.0;
-        if histogram.is_empty() {
-            return;
+        if !histogram.is_empty() {
+            self.delivery_p50_ms = quantile_ms(histogram, 0.50);
+            self.delivery_p99_ms = quantile_ms(histogram, 0.99);
         }
-        self.delivery_p50_ms = ms(histogram.value_at_quantile(0.50));
-        self.delivery_p99_ms = ms(histogram.value_at_quantile(0.99));
     }
 
     pub(crate) fn print(&self) {
@@ -141,6 +139,11 @@ impl Figures {
             fine(self.redis_commands_per_line),
         )
     }
+}
+
+/// A quantile of a histogram of microseconds, in milliseconds.
+fn quantile_ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
 /// `a ÷ b`, or `None` when `b` is zero (an idle run has no rate to

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::inbox::{Dropped, Inbox, Kind};
-use crate::{RedisAuthenticator, RedisError};
+use crate::{RedisAuthenticator, RedisError, lock};
 
 /// The prefix of every key and channel, unless
 /// [`RedisAdapter::with_prefix`] names another.
@@ -137,10 +137,6 @@ struct Inner {
     leave: Notify,
     /// The writer, which leaves the cluster when it ends.
     writer: Mutex<Option<JoinHandle<()>>>,
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RedisAdapter {

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::adapter::lock;
+use crate::lock;
 
 /// How far presence events may exceed the backlog before they too are
 /// dropped.

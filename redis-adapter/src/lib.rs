@@ -33,6 +33,14 @@ use redis::aio::ConnectionManager;
 mod adapter;
 mod inbox;
 
+/// Takes a lock, poisoned or not: every critical section of this crate
+/// leaves its data whole, so a panic elsewhere does not spoil it.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub use adapter::{DEFAULT_BACKLOG, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_QUEUE, RedisAdapter};
 
 /// The key of the counter, unless [`RedisAuthenticator::with_key`] names

@@ -146,6 +146,26 @@ async fn join(client: &mut Client<ChatMessage>, room_id: u32) -> Vec<u32> {
     users
 }
 
+/// A member of `room_id` on each of two nodes, each known on the other's
+/// node: the first joins, the second node learns of it, the second joins,
+/// and the first hears of it.
+async fn one_member_each(
+    first: &Node,
+    second: &Node,
+    room_id: u32,
+) -> (Client<ChatMessage>, Client<ChatMessage>) {
+    let mut one = first.client().await;
+    let mut other = second.client().await;
+    join(&mut one, room_id).await;
+    eventually("the second node knows the room", || {
+        second.room_size(room_id) == 1
+    })
+    .await;
+    join(&mut other, room_id).await;
+    expect(&mut one, |m| matches!(m, ChatMessage::UserJoined { .. })).await;
+    (one, other)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_spans_three_nodes() {
     let Some(redis) = RedisServer::start().await else {
@@ -278,19 +298,8 @@ async fn a_crashed_node_leaves_its_rooms_within_its_lease() {
     };
     let survivor = Node::start(&redis.url()).await;
     let mut doomed = Node::start(&redis.url()).await;
-    let mut staying = survivor.client().await;
-    let mut going = doomed.client().await;
+    let (mut staying, going) = one_member_each(&survivor, &doomed, 3).await;
     let gone_id = going.user_id();
-    join(&mut staying, 3).await;
-    eventually("the doomed node knows the room", || {
-        doomed.room_size(3) == 1
-    })
-    .await;
-    join(&mut going, 3).await;
-    expect(&mut staying, |m| {
-        matches!(m, ChatMessage::UserJoined { .. })
-    })
-    .await;
 
     let crashed = Instant::now();
     doomed.crash();
@@ -331,15 +340,7 @@ async fn a_redis_restart_loses_nothing_silently() {
     };
     let a = Node::start(&redis.url()).await;
     let b = Node::start(&redis.url()).await;
-    let mut speaker = a.client().await;
-    let mut listener = b.client().await;
-    join(&mut speaker, 5).await;
-    eventually("b knows the room", || b.room_size(5) == 1).await;
-    join(&mut listener, 5).await;
-    expect(&mut speaker, |m| {
-        matches!(m, ChatMessage::UserJoined { .. })
-    })
-    .await;
+    let (mut speaker, mut listener) = one_member_each(&a, &b, 5).await;
 
     redis.kill().await;
     // Said while Redis is down: the speaker's node delivers it to its own
@@ -403,19 +404,8 @@ async fn a_stopped_node_says_goodbye_before_its_lease_runs_out() {
     let long = Duration::from_secs(600);
     let survivor = Node::with(&redis.url(), move |a| a.with_lease(long)).await;
     let leaving = Node::with(&redis.url(), move |a| a.with_lease(long)).await;
-    let mut staying = survivor.client().await;
-    let mut going = leaving.client().await;
+    let (mut staying, going) = one_member_each(&survivor, &leaving, 4).await;
     let gone_id = going.user_id();
-    join(&mut staying, 4).await;
-    eventually("the leaving node knows the room", || {
-        leaving.room_size(4) == 1
-    })
-    .await;
-    join(&mut going, 4).await;
-    expect(&mut staying, |m| {
-        matches!(m, ChatMessage::UserJoined { .. })
-    })
-    .await;
 
     // `shutdown` returns once the node has left the cluster.
     leaving.service.shutdown().await;
@@ -449,18 +439,7 @@ async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
     // Presence events (under four times it) still get through.
     let speaking = Node::start(&redis.url()).await;
     let behind = Node::with(&redis.url(), |a| a.with_backlog(40)).await;
-    let mut speaker = speaking.client().await;
-    let mut listener = behind.client().await;
-    join(&mut speaker, 6).await;
-    eventually("the behind node knows the room", || {
-        behind.room_size(6) == 1
-    })
-    .await;
-    join(&mut listener, 6).await;
-    eventually("the speaking node knows the listener", || {
-        speaking.room_size(6) == 2
-    })
-    .await;
+    let (mut speaker, mut listener) = one_member_each(&speaking, &behind, 6).await;
 
     let line = ChatMessage::SendChat {
         room_id: 6,

@@ -113,11 +113,42 @@ pub trait Adapter: Send + Sync + fmt::Debug + 'static {
     /// must return in a bounded time, Redis or not.
     async fn stop(&self) {}
 
+    /// What the adapter has done so far, for the operator's metrics
+    /// (`gamewire_cluster_*`); `None` for an adapter that does not say.
+    fn stats(&self) -> Option<ClusterStats> {
+        None
+    }
+
     /// The authenticator the server uses when none is set: one whose user
     /// ids are unique across the cluster.
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
         None
     }
+}
+
+/// What an [`Adapter`] has done so far: the cluster as an operator sees it
+/// from one node.
+///
+/// Counters count from the server's start. Build one from
+/// `ClusterStats::default()` and set the fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterStats {
+    /// Whether the shared service (Redis) answers now.
+    pub up: bool,
+    /// The other nodes this node knows of now.
+    pub nodes: u64,
+    /// Room messages handed to the other nodes.
+    pub published: u64,
+    /// Messages from other nodes delivered here: to rooms and to users.
+    pub received: u64,
+    /// Messages from other nodes dropped because this node fell behind.
+    pub dropped: u64,
+    /// Room messages that reached this node's members only: the other
+    /// nodes could not be reached, or too many messages waited for them.
+    pub undelivered: u64,
+    /// Times the connection to the shared service was lost.
+    pub disconnects: u64,
 }
 
 /// Length of a [`ClusterFrame`]'s header.

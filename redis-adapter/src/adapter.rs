@@ -21,14 +21,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gamewire::Authenticator;
-use gamewire::cluster::{Adapter, ClusterError, ClusterFrame, LocalNode, NodeId};
+use gamewire::cluster::{Adapter, ClusterError, ClusterFrame, ClusterStats, LocalNode, NodeId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Pipeline};
 use tokio::sync::{Notify, mpsc};
@@ -133,6 +133,8 @@ struct Inner {
     local_rooms: Mutex<HashMap<u32, usize>>,
     /// Where subscriptions are made, while subscribed.
     sink: Mutex<Option<PubSubSink>>,
+    /// Counters for [`Adapter::stats`].
+    counts: Counts,
     /// Tells the writer to leave the cluster.
     leave: Notify,
     /// The writer, which leaves the cluster when it ends.
@@ -234,6 +236,22 @@ impl Names {
     }
 }
 
+/// What a node has done, for [`Adapter::stats`].
+#[derive(Default)]
+struct Counts {
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+    undelivered: AtomicU64,
+    disconnects: AtomicU64,
+}
+
+impl Counts {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// What a node's three tasks share.
 #[derive(Clone)]
 struct Link {
@@ -303,12 +321,31 @@ impl Adapter for RedisAdapter {
     }
 
     fn publish(&self, room_id: u32, message: ClusterFrame) -> Result<(), ClusterError> {
-        if !self.inner.up.load(Ordering::Relaxed) {
-            return Err(ClusterError::Unavailable("Redis is unreachable".into()));
+        let queued = if self.inner.up.load(Ordering::Relaxed) {
+            let ops = self.inner.ops.get().ok_or(ClusterError::Busy)?;
+            ops.try_send(Op::Publish(room_id, message))
+                .map_err(|_| ClusterError::Busy)
+        } else {
+            Err(ClusterError::Unavailable("Redis is unreachable".into()))
+        };
+        if queued.is_err() {
+            Counts::add(&self.inner.counts.undelivered, 1);
         }
-        let ops = self.inner.ops.get().ok_or(ClusterError::Busy)?;
-        ops.try_send(Op::Publish(room_id, message))
-            .map_err(|_| ClusterError::Busy)
+        queued
+    }
+
+    fn stats(&self) -> Option<ClusterStats> {
+        let counts = &self.inner.counts;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut stats = ClusterStats::default();
+        stats.up = self.inner.up.load(Ordering::Relaxed);
+        stats.nodes = lock(&self.inner.known).len() as u64;
+        stats.published = read(&counts.published);
+        stats.received = read(&counts.received);
+        stats.dropped = read(&counts.dropped);
+        stats.undelivered = read(&counts.undelivered);
+        stats.disconnects = read(&counts.disconnects);
+        Some(stats)
     }
 
     async fn send_to_user(&self, user_id: u32, message: ClusterFrame) -> Result<(), ClusterError> {
@@ -498,6 +535,15 @@ impl Link {
         }
         let mut redis = self.redis.clone();
         let written = pipe.exec_async(&mut redis).await;
+        let published = batch
+            .iter()
+            .filter(|op| matches!(op, Op::Publish(..)))
+            .count() as u64;
+        let counts = &self.inner.counts;
+        match written {
+            Ok(()) => Counts::add(&counts.published, published),
+            Err(_) => Counts::add(&counts.undelivered, published),
+        }
         if written.is_ok() && lock(&self.inner.sink).is_some() {
             self.inner.up.store(true, Ordering::Relaxed);
         }
@@ -693,6 +739,7 @@ impl Link {
                 }
             }
             self.inner.up.store(false, Ordering::Relaxed);
+            Counts::add(&self.inner.counts.disconnects, 1);
             *lock(&self.inner.sink) = None;
             tracing::warn!(
                 node = self.node,
@@ -759,6 +806,7 @@ impl Link {
 
     async fn report_dropped(&self, dropped: Dropped) {
         let rooms: u64 = dropped.rooms.values().sum::<u64>() + dropped.other_rooms;
+        Counts::add(&self.inner.counts.dropped, rooms + dropped.direct);
         tracing::warn!(
             node = self.node,
             rooms,
@@ -767,8 +815,9 @@ impl Link {
             "fell behind the other nodes: dropped their messages"
         );
         for (room_id, count) in dropped.rooms {
+            let noun = if count == 1 { "message" } else { "messages" };
             let why = format!(
-                "{count} messages said in room {room_id} on other nodes did not reach you: \
+                "{count} {noun} said in room {room_id} on other nodes did not reach you: \
                  this server fell behind them"
             );
             self.local.report_missed(room_id, &why);
@@ -798,7 +847,11 @@ impl Link {
             match open_addressed(payload) {
                 // A recipient who left since is not told of it: the
                 // sender's `send_to_user` had already returned.
-                Ok((user, _, frame)) => drop(self.local.deliver_to_user(user, &frame)),
+                Ok((user, _, frame)) => {
+                    if self.local.deliver_to_user(user, &frame) {
+                        Counts::add(&self.inner.counts.received, 1);
+                    }
+                }
                 Err(error) => dropped(error),
             }
             return;
@@ -813,7 +866,10 @@ impl Link {
         match open_envelope(payload) {
             // This node's own messages were delivered here when sent.
             Ok((from, _)) if from == self.node => {}
-            Ok((_, frame)) => drop(self.local.deliver_to_room(room, &frame)),
+            Ok((_, frame)) => {
+                self.local.deliver_to_room(room, &frame);
+                Counts::add(&self.inner.counts.received, 1);
+            }
             Err(error) => dropped(error),
         }
     }

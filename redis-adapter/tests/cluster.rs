@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use gamewire::client::{Client, Incoming};
 use gamewire::wire::ErrorCode;
-use gamewire::{ChatMessage, SendError, TcpGameService};
+use gamewire::{ChatMessage, SendError, TcpGameService, TcpServerConfig};
 use gamewire_redis::RedisAdapter;
 use gamewire_tests::redis::RedisServer;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The lease of the tests' nodes: a crashed node is found gone within
 /// 4 s.
@@ -55,7 +56,12 @@ impl Node {
                 let adapter = RedisAdapter::connect(&url).await.unwrap();
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let address = listener.local_addr().unwrap();
-                let service = TcpGameService::with_default_config()
+                // Each with an operator's listener, for its metrics.
+                let config = TcpServerConfig {
+                    metrics_bind_address: Some("127.0.0.1:0".into()),
+                    ..TcpServerConfig::default()
+                };
+                let service = TcpGameService::with_config(config)
                     .protocol::<ChatMessage>()
                     .adapter(configure(adapter.with_lease(LEASE)));
                 let serving = service.clone();
@@ -93,6 +99,27 @@ impl Node {
 
     fn room_size(&self, room_id: u32) -> usize {
         self.service.get_room_status(room_id).0
+    }
+
+    /// The value of one sample of its metrics, such as
+    /// `gamewire_cluster_up`; 0 when it is not there.
+    async fn metric(&self, sample: &str) -> f64 {
+        let address = self
+            .service
+            .local_metrics_addr()
+            .expect("a metrics listener");
+        let mut socket = TcpStream::connect(address).await.unwrap();
+        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(PATIENCE, socket.read_to_string(&mut response))
+            .await
+            .expect("a scrape in time")
+            .unwrap();
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.parse().unwrap())
     }
 }
 
@@ -458,8 +485,7 @@ async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
     };
     assert_eq!(error.code, ErrorCode::NotDelivered.as_u16(), "{error:?}");
     assert!(
-        error.message.contains("1 messages said in room 6")
-            && error.message.contains("fell behind"),
+        error.message.contains("1 message said in room 6") && error.message.contains("fell behind"),
         "{error:?}"
     );
     // The speaker heard its own line, as ever; the node it is on was not
@@ -468,4 +494,22 @@ async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
         matches!(m, ChatMessage::ChatBroadcast { .. })
     })
     .await;
+
+    // The operator sees it in both nodes' metrics: the listener's
+    // UserJoined notice crossed one way, the line was dropped the other.
+    assert_eq!(speaking.metric("gamewire_cluster_up").await, 1.0);
+    assert_eq!(speaking.metric("gamewire_cluster_nodes").await, 1.0);
+    assert_eq!(
+        speaking.metric("gamewire_cluster_published_total").await,
+        1.0
+    );
+    assert_eq!(
+        speaking.metric("gamewire_cluster_received_total").await,
+        1.0
+    );
+    assert_eq!(behind.metric("gamewire_cluster_published_total").await, 1.0);
+    assert_eq!(behind.metric("gamewire_cluster_dropped_total").await, 1.0);
+    assert_eq!(behind.metric("gamewire_cluster_received_total").await, 0.0);
+    let missed = "gamewire_error_frames_total{code=\"not_delivered\"}";
+    assert_eq!(behind.metric(missed).await, 1.0);
 }

@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::cluster::ClusterStats;
 use crate::connection::ConnectionService;
 use crate::monitor::{HANDLER_BUCKETS, PerformanceMonitor};
 use crate::pool::EnhancedMemoryPool;
@@ -51,6 +52,52 @@ fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u
 fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> Result {
     let metric = ConstGauge::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+/// The `gamewire_cluster_*` metrics of a node of a cluster.
+fn encode_cluster(e: &mut DescriptorEncoder<'_>, cluster: &ClusterStats) -> Result {
+    gauge(
+        e,
+        "gamewire_cluster_up",
+        "1 while the cluster's shared service (Redis) answers, else 0.",
+        i64::from(cluster.up),
+    )?;
+    gauge(
+        e,
+        "gamewire_cluster_nodes",
+        "The other nodes of the cluster this node knows of.",
+        i64::try_from(cluster.nodes).unwrap_or(i64::MAX),
+    )?;
+    counter(
+        e,
+        "gamewire_cluster_published",
+        "Room messages handed to the other nodes.",
+        cluster.published,
+    )?;
+    counter(
+        e,
+        "gamewire_cluster_received",
+        "Messages from other nodes delivered here.",
+        cluster.received,
+    )?;
+    counter(
+        e,
+        "gamewire_cluster_dropped",
+        "Messages from other nodes dropped because this node fell behind.",
+        cluster.dropped,
+    )?;
+    counter(
+        e,
+        "gamewire_cluster_undelivered",
+        "Room messages that reached this node's members only.",
+        cluster.undelivered,
+    )?;
+    counter(
+        e,
+        "gamewire_cluster_disconnects",
+        "Times the connection to the cluster's shared service was lost.",
+        cluster.disconnects,
+    )
 }
 
 /// A counter with one label, a sample per `(label value, count)`.
@@ -252,6 +299,9 @@ impl Collector for GamewireCollector {
                 )?;
         }
 
+        if let Some(cluster) = connections.adapter().and_then(|adapter| adapter.stats()) {
+            encode_cluster(e, &cluster)?;
+        }
         if let Some(pool) = pool {
             let stats = pool.stats();
             counter(

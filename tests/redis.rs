@@ -70,6 +70,27 @@ impl RedisServer {
         panic!("redis-server did not answer on port {}", self.port);
     }
 
+    /// Keeps it busy for `millis` milliseconds (a script that loops), as a
+    /// Redis that is slow or saving: every client waits. The future is
+    /// `'static`, to be spawned, and ends with the stall.
+    pub fn stall(&self, millis: u32) -> impl std::future::Future<Output = ()> + 'static {
+        let port = self.port;
+        async move {
+            let script = format!(
+                "local s = redis.call('TIME') repeat local n = redis.call('TIME') \
+                 until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > {micros}",
+                micros = u64::from(millis) * 1000
+            );
+            let mut request = String::from("*3\r\n$4\r\nEVAL\r\n");
+            request.push_str(&format!("${}\r\n{script}\r\n", script.len()));
+            request.push_str("$1\r\n0\r\n");
+            let mut socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            socket.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = [0u8; 64];
+            let _ = socket.read(&mut answer).await;
+        }
+    }
+
     /// Sends one inline command and returns the first line of the answer.
     pub async fn command(&self, command: &str) -> Option<String> {
         let mut socket = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;

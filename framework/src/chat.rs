@@ -248,8 +248,7 @@ impl ChatRoomMessageHandler {
             let _ = self.leave_notice.set(notify_user_left::<M>);
             self.rooms.on_departure(notify_departure::<M>);
             let notice = M::from(ChatMessage::UserJoined { room_id, user_id });
-            self.rooms
-                .broadcast_to_room(room_id, &notice, Some(user_id))?;
+            self.notify(room_id, &notice, Some(user_id))?;
         }
         let (_, users) = self.rooms.get_room_status(room_id);
         Ok(ChatMessage::RoomJoined { room_id, users })
@@ -269,8 +268,28 @@ impl ChatRoomMessageHandler {
             return Err(ChatError::NotInRoom(room_id));
         }
         let notice = M::from(ChatMessage::UserLeft { room_id, user_id });
-        self.rooms.broadcast_to_room(room_id, &notice, None)?;
+        self.notify(room_id, &notice, None)?;
         Ok(ChatMessage::RoomLeft { room_id })
+    }
+
+    /// Sends a join or leave notice. One that reached this node's members
+    /// only (the other nodes of a cluster could not be reached) does not
+    /// undo the change it tells of: the other nodes still learn of the
+    /// membership from the cluster's presence, without the notice.
+    fn notify<M: Message>(
+        &self,
+        room_id: u32,
+        notice: &M,
+        except: Option<u32>,
+    ) -> Result<(), ChatError> {
+        match self.rooms.broadcast_to_room(room_id, notice, except) {
+            Ok(_) => Ok(()),
+            Err(RoomError::Cluster(error)) => {
+                tracing::debug!(room_id, %error, "a room notice reached this node only");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Stamps a chat line with its sender and the time and delivers it to

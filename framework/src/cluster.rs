@@ -259,6 +259,7 @@ pub(crate) trait Receiver: Send + Sync + fmt::Debug + 'static {
     fn node_gone(&self, node: NodeId);
     fn local_members(&self) -> Vec<(u32, u32)>;
     fn local_users(&self) -> Vec<u32>;
+    fn has_local_members(&self, room_id: u32) -> bool;
 }
 
 /// This node, as its [`Adapter`] sees it: where it delivers what the other
@@ -338,6 +339,12 @@ impl LocalNode {
     /// This node's users, in ascending order.
     pub fn local_users(&self) -> Vec<u32> {
         self.receiver.local_users()
+    }
+
+    /// Whether a room has members on this node now: whether the node must
+    /// hear what the others say in it.
+    pub fn has_local_members(&self, room_id: u32) -> bool {
+        self.receiver.has_local_members(room_id)
     }
 
     /// Cancelled once the server has stopped: the adapter leaves the

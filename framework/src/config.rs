@@ -171,7 +171,8 @@ pub struct TcpServerConfig {
     /// frame when a larger frame arrives.
     pub read_buffer_size: usize,
     /// Rooms that may exist at once; a join that would create one more is
-    /// refused.
+    /// refused. On a node of a cluster, rooms known only from the other
+    /// nodes' members do not count: they are bounded there.
     pub max_rooms: usize,
     /// Rooms one session may be in at once.
     pub max_rooms_per_session: usize,

@@ -200,10 +200,19 @@ impl RoomConnectionService {
         if rooms.memberships.get(&user_id).map_or(0, Vec::len) >= limits.per_session {
             return Err(RoomError::TooManyMemberships(limits.per_session));
         }
-        let room_count = rooms.rooms.len();
+        // Rooms known only from the other nodes' members are theirs to
+        // bound: counted here, they would let another node's clients fill
+        // this node's table.
+        let own_rooms = |rooms: &HashMap<u32, Room>| {
+            rooms
+                .values()
+                .filter(|room| !room.members.is_empty() || room.remote.is_empty())
+                .count()
+        };
+        let full = rooms.rooms.len() >= limits.rooms && own_rooms(&rooms.rooms) >= limits.rooms;
         let room = match rooms.rooms.entry(room_id) {
             Entry::Occupied(room) => room.into_mut(),
-            Entry::Vacant(_) if room_count >= limits.rooms => {
+            Entry::Vacant(_) if full => {
                 return Err(RoomError::TooManyRooms(limits.rooms));
             }
             Entry::Vacant(vacant) => vacant.insert(Room::default()),
@@ -542,5 +551,12 @@ impl Receiver for RoomConnectionService {
 
     fn local_users(&self) -> Vec<u32> {
         self.connections.user_ids()
+    }
+
+    fn has_local_members(&self, room_id: u32) -> bool {
+        self.read()
+            .rooms
+            .get(&room_id)
+            .is_some_and(|room| !room.members.is_empty())
     }
 }

@@ -130,11 +130,17 @@ struct Inner {
     /// The other nodes this one knows of, whose leases it watches.
     known: Mutex<HashSet<NodeId>>,
     /// This node's members per room: the rooms it subscribes to.
-    local_rooms: Mutex<HashMap<u32, usize>>,
+    subscribed: Mutex<HashSet<u32>>,
     /// Where subscriptions are made, while subscribed.
     sink: Mutex<Option<PubSubSink>>,
     /// Counters for [`Adapter::stats`].
     counts: Counts,
+    /// When the other nodes' leases may be judged again, after Redis came
+    /// back: until then, a missing lease may only mean its node has not
+    /// announced itself again yet.
+    judge_from: Mutex<Option<tokio::time::Instant>>,
+    /// Set once the node leaves: its lease is no longer renewed.
+    leaving: AtomicBool,
     /// Tells the writer to leave the cluster.
     leave: Notify,
     /// The writer, which leaves the cluster when it ends.
@@ -383,6 +389,13 @@ impl Adapter for RedisAdapter {
     }
 }
 
+/// Removes node `ARGV[1]` (its set members `KEYS[3]`, `KEYS[4]`, its entry
+/// in `KEYS[2]`) if its lease `KEYS[1]` is still missing, in one step, so
+/// that a node announcing itself meanwhile is never removed; returns 1 if
+/// it removed it.
+const CLEAN_UP: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end \
+    redis.call('SREM', KEYS[2], ARGV[1]) redis.call('DEL', KEYS[3], KEYS[4]) return 1";
+
 /// Raises the counter at `KEYS[1]` to `ARGV[1]` when it is lower.
 const RAISE_TO: &str = "local now = tonumber(redis.call('GET', KEYS[1]) or '0') \
     if now < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end";
@@ -396,6 +409,18 @@ fn envelope(node: NodeId, message: &ClusterFrame) -> Vec<u8> {
     out.extend_from_slice(&node.to_be_bytes());
     out.extend_from_slice(bytes);
     out
+}
+
+/// Runs a request of the subscription connection, which has no timeout of
+/// its own, giving up after [`RESPONSE_TIMEOUT`] as the other connection
+/// does.
+async fn within<T>(
+    request: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(RESPONSE_TIMEOUT, request).await {
+        Ok(answer) => answer,
+        Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+    }
 }
 
 fn open_envelope(payload: &[u8]) -> Result<(NodeId, ClusterFrame), ClusterError> {
@@ -468,17 +493,18 @@ impl Link {
         let stopped = self.local.stopped();
         let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let more = tokio::select! {
-                more = queue.recv_many(&mut batch, BATCH) => more,
-                () = stopped.cancelled() => 0,
-                () = self.inner.leave.notified() => 0,
-            };
-            if more == 0 {
-                break;
+            let dirty = self.inner.dirty.load(Ordering::Relaxed);
+            tokio::select! {
+                more = queue.recv_many(&mut batch, BATCH) => if more == 0 { break },
+                () = stopped.cancelled() => break,
+                () = self.inner.leave.notified() => break,
+                // Mended even when no event comes.
+                () = tokio::time::sleep(self.lease / 3), if dirty => {}
             }
             self.write_batch(&mut batch).await;
         }
         // What the ending sessions did is said before the node leaves.
+        self.inner.leaving.store(true, Ordering::Relaxed);
         while let Ok(op) = queue.try_recv() {
             batch.push(op);
         }
@@ -487,19 +513,35 @@ impl Link {
     }
 
     async fn write_batch(&self, batch: &mut Vec<Op>) {
-        if self.inner.dirty.swap(false, Ordering::Relaxed) {
-            let _ = self.announce().await;
+        if !batch.is_empty() {
+            self.write_ops(batch).await;
+            batch.clear();
         }
-        if batch.is_empty() {
-            return;
+        // After the batch, whose events are older than the state
+        // announced now: replayed after it, they would undo it.
+        if !self.inner.leaving.load(Ordering::Relaxed)
+            && self.inner.dirty.swap(false, Ordering::Relaxed)
+            && (self.reconcile().await.is_err() || self.announce().await.is_err())
+        {
+            // Tried again with the next batch, or at the next tick.
+            self.inner.dirty.store(true, Ordering::Relaxed);
         }
-        let (subscribe, unsubscribe) = self.count_members(batch);
-        let sink = lock(&self.inner.sink).clone();
-        if let Some(mut sink) = sink {
-            for &room_id in &subscribe {
-                if let Err(error) = sink.subscribe(self.names.room(room_id)).await {
-                    tracing::warn!(room_id, %error, "could not subscribe to a room");
-                }
+    }
+
+    /// Writes a batch of events in one pipeline, after following the rooms
+    /// it changes: subscribed before a first member's join is said, so the
+    /// other nodes never publish to a room this node does not hear.
+    async fn write_ops(&self, batch: &[Op]) {
+        let rooms: HashSet<u32> = batch
+            .iter()
+            .filter_map(|op| match *op {
+                Op::Joined(room, _) | Op::Left(room, _) => Some(room),
+                _ => None,
+            })
+            .collect();
+        for room_id in rooms {
+            if self.follow(room_id).await.is_err() {
+                self.inner.dirty.store(true, Ordering::Relaxed);
             }
         }
         let node = self.node;
@@ -560,48 +602,52 @@ impl Link {
                 }
             }
         }
-        batch.clear();
-        let sink = lock(&self.inner.sink).clone();
-        if let Some(mut sink) = sink {
-            for &room_id in &unsubscribe {
-                let _ = sink.unsubscribe(self.names.room(room_id)).await;
-            }
-        }
     }
 
-    /// Counts this node's members per room through `batch`: the rooms to
-    /// subscribe to before writing it, and those to unsubscribe from after.
-    fn count_members(&self, batch: &[Op]) -> (Vec<u32>, Vec<u32>) {
-        let mut counts = lock(&self.inner.local_rooms);
-        let mut touched: HashMap<u32, usize> = HashMap::new();
-        for op in batch {
-            let (room, joined) = match *op {
-                Op::Joined(room, _) => (room, true),
-                Op::Left(room, _) => (room, false),
-                _ => continue,
-            };
-            let count = counts.entry(room).or_insert(0);
-            touched.entry(room).or_insert(*count);
-            if joined {
-                *count += 1;
-            } else {
-                *count = count.saturating_sub(1);
-            }
+    /// Subscribes to a room's channel when this node has members there and
+    /// is not subscribed, or unsubscribes when it has none and is, so that
+    /// what it hears follows its members as they are now. `Err` when there
+    /// is no connection or Redis did not answer in time.
+    async fn follow(&self, room_id: u32) -> Result<(), ()> {
+        let wanted = self.local.has_local_members(room_id);
+        if lock(&self.inner.subscribed).contains(&room_id) == wanted {
+            return Ok(());
         }
-        let mut subscribe = Vec::new();
-        let mut unsubscribe = Vec::new();
-        for (room, before) in touched {
-            let after = counts.get(&room).copied().unwrap_or(0);
-            if before == 0 && after > 0 {
-                subscribe.push(room);
-            } else if before > 0 && after == 0 {
-                unsubscribe.push(room);
-            }
-            if after == 0 {
-                counts.remove(&room);
-            }
+        let Some(mut sink) = lock(&self.inner.sink).clone() else {
+            return Err(());
+        };
+        let channel = self.names.room(room_id);
+        let done = match wanted {
+            true => within(sink.subscribe(channel)).await,
+            false => within(sink.unsubscribe(channel)).await,
+        };
+        if let Err(error) = done {
+            tracing::warn!(room_id, %error, "could not follow a room's channel");
+            return Err(());
         }
-        (subscribe, unsubscribe)
+        let mut subscribed = lock(&self.inner.subscribed);
+        match wanted {
+            true => subscribed.insert(room_id),
+            false => subscribed.remove(&room_id),
+        };
+        Ok(())
+    }
+
+    /// Follows every room this node has members in, or is subscribed to:
+    /// after events were dropped, or the connection was made anew.
+    async fn reconcile(&self) -> Result<(), ()> {
+        let mut rooms: HashSet<u32> = self
+            .local
+            .local_members()
+            .into_iter()
+            .map(|(room_id, _)| room_id)
+            .collect();
+        rooms.extend(lock(&self.inner.subscribed).iter().copied());
+        let mut all = Ok(());
+        for room_id in rooms {
+            all = all.and(self.follow(room_id).await);
+        }
+        all
     }
 
     /// Writes this node's state whole (lease, sets) and says so, so that
@@ -687,19 +733,38 @@ impl Link {
     /// announces this node and reads the others: on start, and after each
     /// reconnection. Returns what the subscriptions receive.
     async fn subscribe_all(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
-        let pubsub = self.client.get_async_pubsub().await?;
+        let pubsub = within(self.client.get_async_pubsub()).await?;
         let (mut sink, stream) = pubsub.split();
-        sink.subscribe(self.presence()).await?;
-        sink.subscribe(self.names.to(self.node)).await?;
-        let rooms: Vec<u32> = lock(&self.inner.local_rooms).keys().copied().collect();
-        for room_id in rooms {
-            sink.subscribe(self.names.room(room_id)).await?;
+        within(sink.subscribe(self.presence())).await?;
+        within(sink.subscribe(self.names.to(self.node))).await?;
+        let mut rooms: HashSet<u32> = HashSet::new();
+        for (room_id, _) in self.local.local_members() {
+            if rooms.insert(room_id) {
+                within(sink.subscribe(self.names.room(room_id))).await?;
+            }
         }
+        *lock(&self.inner.subscribed) = rooms;
         *lock(&self.inner.sink) = Some(sink);
+        // Rooms joined or left while this ran are followed by the writer.
+        self.inner.dirty.store(true, Ordering::Relaxed);
         self.announce().await?;
+        // The other nodes may not have announced themselves again yet:
+        // none is taken for gone until they had a lease to do it.
+        self.grace();
         self.read_nodes().await?;
         self.inner.up.store(true, Ordering::Relaxed);
         Ok(stream)
+    }
+
+    /// Holds off judging the other nodes' leases for one lease: after this
+    /// node found Redis back, or lost.
+    fn grace(&self) {
+        *lock(&self.inner.judge_from) = Some(tokio::time::Instant::now() + self.lease);
+    }
+
+    /// Whether the other nodes' leases may be judged now.
+    fn may_judge(&self) -> bool {
+        lock(&self.inner.judge_from).is_none_or(|from| tokio::time::Instant::now() >= from)
     }
 
     /// Reads every other node's members into the replica, and removes the
@@ -711,9 +776,14 @@ impl Link {
             let alive: bool = redis.exists(self.names.alive(node)).await?;
             if alive {
                 self.read_node(node).await?;
+            } else if self.may_judge() {
+                if self.clean_up(node).await {
+                    self.forget(node);
+                }
             } else {
-                self.forget(node);
-                self.clean_up(node).await;
+                // Judged once the grace is over; meanwhile the replica
+                // keeps what it knew of the node.
+                lock(&self.inner.known).insert(node);
             }
         }
         Ok(())
@@ -923,6 +993,9 @@ impl Link {
     }
 
     async fn renew(&self) -> redis::RedisResult<()> {
+        if self.inner.leaving.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut redis = self.redis.clone();
         let previous: Option<u8> = redis::cmd("SET")
             .arg(self.names.alive(self.node))
@@ -932,13 +1005,21 @@ impl Link {
             .arg("GET")
             .query_async(&mut redis)
             .await?;
-        if previous.is_none() {
-            // Redis lost this node, or the others took it for gone.
+        if lock(&self.inner.sink).is_some() {
+            self.inner.up.store(true, Ordering::Relaxed);
+        }
+        if previous.is_none() && !self.inner.leaving.load(Ordering::Relaxed) {
+            // Redis lost this node (it restarted empty, most likely, and
+            // lost the others too), or the others took it for gone.
             tracing::warn!(node = self.node, "the lease had run out; announcing again");
-            self.announce().await?;
+            self.grace();
+            if let Err(error) = self.announce().await {
+                self.inner.dirty.store(true, Ordering::Relaxed);
+                return Err(error);
+            }
         }
         let known: Vec<NodeId> = lock(&self.inner.known).iter().copied().collect();
-        if known.is_empty() {
+        if known.is_empty() || !self.may_judge() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -947,32 +1028,40 @@ impl Link {
         }
         let alive: Vec<bool> = pipe.query_async(&mut redis).await?;
         for (node, alive) in known.into_iter().zip(alive) {
-            if !alive {
+            if !alive && self.clean_up(node).await {
                 tracing::warn!(node, "a node's lease ran out: taking it for gone");
                 self.forget(node);
-                self.clean_up(node).await;
             }
         }
         Ok(())
     }
 
-    /// Removes a gone node's keys; any node may, more than once.
-    async fn clean_up(&self, node: NodeId) {
+    /// Removes a gone node's keys, unless it renewed its lease since; any
+    /// node may, more than once. Returns whether the node is gone.
+    async fn clean_up(&self, node: NodeId) -> bool {
         let mut redis = self.redis.clone();
-        let _: redis::RedisResult<()> = redis::pipe()
-            .srem(self.names.key("nodes"), node)
-            .del(self.names.rooms(node))
-            .del(self.names.users(node))
-            .exec_async(&mut redis)
+        let gone: redis::RedisResult<bool> = redis::cmd("EVAL")
+            .arg(CLEAN_UP)
+            .arg(4)
+            .arg(self.names.alive(node))
+            .arg(self.names.key("nodes"))
+            .arg(self.names.rooms(node))
+            .arg(self.names.users(node))
+            .arg(node)
+            .query_async(&mut redis)
             .await;
+        // Unknown (Redis did not answer): judged again at the next round.
+        gone.unwrap_or(false)
     }
 
     /// Leaves the cluster: the keys go, and the others are told.
     async fn leave(&self) {
         let node = self.node;
-        self.clean_up(node).await;
         let mut redis = self.redis.clone();
         let _: redis::RedisResult<()> = redis::pipe()
+            .srem(self.names.key("nodes"), node)
+            .del(self.names.rooms(node))
+            .del(self.names.users(node))
             .del(self.names.alive(node))
             .publish(self.presence(), format!("G {node}"))
             .exec_async(&mut redis)

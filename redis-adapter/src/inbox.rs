@@ -9,8 +9,9 @@
 //! behind by more than the backlog, room and direct messages are dropped
 //! and counted, so that the members who missed them can be told; presence
 //! events, small and needed to keep the replica true, are kept up to four
-//! times the backlog, beyond which they too are dropped and the replica
-//! is read again from Redis.
+//! times the backlog, beyond which they too are dropped, with everything
+//! still queued (older than the replica about to be read again from
+//! Redis, which replaces what they would have said).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -53,6 +54,20 @@ pub(crate) struct Dropped {
 }
 
 impl Dropped {
+    fn count(&mut self, kind: Kind) {
+        match kind {
+            Kind::Presence => self.presence = true,
+            Kind::Direct => self.direct += 1,
+            Kind::Room(room_id) => {
+                if self.rooms.len() < MAX_DROPPED_ROOMS || self.rooms.contains_key(&room_id) {
+                    *self.rooms.entry(room_id).or_default() += 1;
+                } else {
+                    self.other_rooms += 1;
+                }
+            }
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.rooms.is_empty() && self.other_rooms == 0 && self.direct == 0 && !self.presence
     }
@@ -60,7 +75,7 @@ impl Dropped {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<(redis::Msg, usize)>,
+    queue: VecDeque<(redis::Msg, Kind, usize)>,
     bytes: usize,
     dropped: Dropped,
 }
@@ -97,19 +112,15 @@ impl Inbox {
             Kind::Direct | Kind::Room(_) => self.backlog,
         };
         if state.bytes + len > limit {
-            let dropped = &mut state.dropped;
-            match kind {
-                Kind::Presence => dropped.presence = true,
-                Kind::Direct => dropped.direct += 1,
-                Kind::Room(room_id) => {
-                    if dropped.rooms.len() < MAX_DROPPED_ROOMS
-                        || dropped.rooms.contains_key(&room_id)
-                    {
-                        *dropped.rooms.entry(room_id).or_default() += 1;
-                    } else {
-                        dropped.other_rooms += 1;
-                    }
+            state.dropped.count(kind);
+            if kind == Kind::Presence {
+                // Applied after the replica is read again, they would undo
+                // what it says.
+                let queued = std::mem::take(&mut state.queue);
+                for (_, kind, _) in queued {
+                    state.dropped.count(kind);
                 }
+                state.bytes = 0;
             }
             drop(state);
             // The deliverer reports drops, even when nothing else comes.
@@ -117,7 +128,7 @@ impl Inbox {
             return false;
         }
         state.bytes += len;
-        state.queue.push_back((message, len));
+        state.queue.push_back((message, kind, len));
         drop(state);
         self.ready.notify_one();
         true
@@ -133,7 +144,7 @@ impl Inbox {
                 if !state.dropped.is_empty() {
                     return None;
                 }
-                if let Some((message, len)) = state.queue.pop_front() {
+                if let Some((message, _, len)) = state.queue.pop_front() {
                     state.bytes -= len;
                     return Some(message);
                 }
@@ -208,15 +219,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn presence_beyond_four_backlogs_asks_for_a_reread() {
+    async fn presence_beyond_four_backlogs_drops_all_queued_for_a_reread() {
         let inbox = Inbox::new(10);
+        assert!(inbox.push(Kind::Room(3), message("r", b"line")));
         let event = message("p", b"J 2 4 9");
         let mut kept = 0;
         while inbox.push(Kind::Presence, event.clone()) {
             kept += 1;
         }
-        assert_eq!(kept, 5, "8 bytes each, within 40");
+        assert_eq!(kept, 4, "5 bytes of the line, then 8 bytes each, within 40");
+        // What was queued is older than the replica about to be read.
+        assert_eq!(inbox.bytes(), 0);
         assert!(inbox.pop().await.is_none());
-        assert!(inbox.take_dropped().presence);
+        let dropped = inbox.take_dropped();
+        assert!(dropped.presence);
+        assert_eq!(dropped.rooms, HashMap::from([(3, 1)]));
+        // What comes after the drop is newer: it is kept.
+        assert!(inbox.push(Kind::Presence, event));
+        assert_eq!(inbox.pop().await.unwrap().get_channel_name(), "p");
     }
 }

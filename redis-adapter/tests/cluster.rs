@@ -45,6 +45,16 @@ impl Node {
         url: &str,
         configure: impl FnOnce(RedisAdapter) -> RedisAdapter + Send + 'static,
     ) -> Node {
+        Node::with_config(url, TcpServerConfig::default(), configure).await
+    }
+
+    /// Starts a node with `config` (and an operator's listener, for its
+    /// metrics) whose adapter `configure` sets up.
+    async fn with_config(
+        url: &str,
+        config: TcpServerConfig,
+        configure: impl FnOnce(RedisAdapter) -> RedisAdapter + Send + 'static,
+    ) -> Node {
         let url = url.to_owned();
         let node = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,10 +66,9 @@ impl Node {
                 let adapter = RedisAdapter::connect(&url).await.unwrap();
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let address = listener.local_addr().unwrap();
-                // Each with an operator's listener, for its metrics.
                 let config = TcpServerConfig {
                     metrics_bind_address: Some("127.0.0.1:0".into()),
-                    ..TcpServerConfig::default()
+                    ..config
                 };
                 let service = TcpGameService::with_config(config)
                     .protocol::<ChatMessage>()
@@ -405,6 +414,11 @@ async fn a_redis_restart_loses_nothing_silently() {
         let got = tokio::time::timeout(Duration::from_millis(50), listener.recv()).await;
         match got {
             Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { text, .. }))) => break text,
+            // Nobody left: the nodes found each other again within the
+            // grace the restart gives them.
+            Ok(Some(Incoming::Message(left @ ChatMessage::UserLeft { .. }))) => {
+                panic!("a false notice after the restart: {left:?}")
+            }
             Ok(Some(_)) | Err(_) => {}
             Ok(None) => panic!("the listener was disconnected"),
         }
@@ -419,6 +433,17 @@ async fn a_redis_restart_loses_nothing_silently() {
     // A fresh user id does not repeat one given before the restart.
     let newcomer = a.client().await;
     assert!(newcomer.user_id() > listener_id.max(speaker.user_id()));
+    // Past the grace (a lease), nobody was taken for gone either.
+    tokio::time::sleep(LEASE + LEASE / 3).await;
+    assert_eq!(a.room_size(5), 2);
+    assert_eq!(b.room_size(5), 2);
+    while let Ok(Some(incoming)) =
+        tokio::time::timeout(Duration::from_millis(100), speaker.recv()).await
+    {
+        if let Incoming::Message(left @ ChatMessage::UserLeft { .. }) = incoming {
+            panic!("a false notice after the restart: {left:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,4 +537,117 @@ async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
     assert_eq!(behind.metric("gamewire_cluster_received_total").await, 0.0);
     let missed = "gamewire_error_frames_total{code=\"not_delivered\"}";
     assert_eq!(behind.metric(missed).await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_nodes_rooms_do_not_fill_this_ones_table() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let elsewhere = Node::start(&redis.url()).await;
+    let one_room = TcpServerConfig {
+        max_rooms: 1,
+        ..TcpServerConfig::default()
+    };
+    let here = Node::with_config(&redis.url(), one_room, |a| a).await;
+    let mut visitor = elsewhere.client().await;
+    for room_id in [10, 11] {
+        join(&mut visitor, room_id).await;
+    }
+    eventually("this node knows the other's rooms", || {
+        here.room_size(10) == 1 && here.room_size(11) == 1
+    })
+    .await;
+
+    // Two rooms known from the other node, and still room for one here.
+    let mut local = here.client().await;
+    join(&mut local, 20).await;
+    local
+        .send(&ChatMessage::JoinRoom { room_id: 21 })
+        .await
+        .unwrap();
+    let refused = loop {
+        match next(&mut local).await {
+            Incoming::Error(error) => break error,
+            Incoming::Message(ChatMessage::RoomJoined { room_id, .. }) => {
+                panic!("joined room {room_id} past max_rooms")
+            }
+            Incoming::Message(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(refused.message.contains("rooms"), "{refused:?}");
+    // A room that exists in the cluster is joined, not created.
+    join(&mut local, 10).await;
+    assert_eq!(here.room_size(10), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_events_overflowed_still_hears_its_rooms() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let speaking = Node::start(&redis.url()).await;
+    // A queue of one event, and a Redis that stalls: events overflow, and
+    // the node must mend both what it announced and what it listens to.
+    let busy = Node::with(&redis.url(), |a| a.with_queue(1)).await;
+    let mut speaker = speaking.client().await;
+    join(&mut speaker, 8).await;
+    let mut first = busy.client().await;
+    join(&mut first, 8).await;
+    let mut second = busy.client().await;
+    join(&mut second, 8).await;
+    // (Their notices may not have crossed: the queue holds one event.)
+    eventually("both nodes know all three", || {
+        speaking.room_size(8) == 3 && busy.room_size(8) == 3
+    })
+    .await;
+
+    // While Redis stalls, the second member leaves and joins again: the
+    // leave waits in the writer, what follows overflows the queue.
+    let stall = tokio::spawn(redis.stall(500));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for message in [
+        ChatMessage::LeaveRoom { room_id: 8 },
+        ChatMessage::JoinRoom { room_id: 8 },
+    ] {
+        second.send(&message).await.unwrap();
+    }
+    expect(&mut second, |m| matches!(m, ChatMessage::RoomJoined { .. })).await;
+    stall.await.unwrap();
+    // Then the first member leaves: the second is still in the room, and
+    // the node must go on hearing it.
+    first
+        .send(&ChatMessage::LeaveRoom { room_id: 8 })
+        .await
+        .unwrap();
+    expect(&mut first, |m| matches!(m, ChatMessage::RoomLeft { .. })).await;
+
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        assert!(
+            attempt < 400,
+            "the member who stayed never heard the other node"
+        );
+        let text = format!("line {attempt}");
+        let line = ChatMessage::SendChat { room_id: 8, text };
+        let _ = speaker.send(&line).await;
+        let got = tokio::time::timeout(Duration::from_millis(50), second.recv()).await;
+        match got {
+            Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { sender, .. })))
+                if sender == speaker.user_id() =>
+            {
+                break;
+            }
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => panic!("the member was disconnected"),
+        }
+    }
+    let mut expected = vec![speaker.user_id(), second.user_id()];
+    expected.sort_unstable();
+    eventually("the other node sees who is in the room", || {
+        speaking.service.get_room_status(8).1 == expected
+    })
+    .await;
 }

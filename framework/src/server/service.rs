@@ -330,9 +330,10 @@ impl TcpGameService {
             #[cfg(feature = "ops")]
             metrics: self.bind_metrics().await?,
         };
-        let result = (protocol.serve)(self.blueprint.clone(), listeners).await;
-        shared.stopped.cancel();
-        result
+        // Cancelled however the run ends, this future dropped included:
+        // what watches it (a cluster adapter's tasks) stops with it.
+        let _stopped = shared.stopped.clone().drop_guard();
+        (protocol.serve)(self.blueprint.clone(), listeners).await
     }
 
     /// Binds `ws_bind_address`, when it is set.

@@ -202,6 +202,36 @@ async fn one_member_each(
     (one, other)
 }
 
+/// Says lines in `room_id` until `listener` hears one of `speaker`'s: after
+/// a fault the nodes take a while to find each other again. Returns the
+/// text heard; fails on a message to the listener that is `forbidden`, and
+/// after 400 lines.
+async fn say_until_heard(
+    speaker: &mut Client<ChatMessage>,
+    listener: &mut Client<ChatMessage>,
+    room_id: u32,
+    forbidden: impl Fn(&ChatMessage) -> bool,
+) -> String {
+    for attempt in 0..400 {
+        let text = format!("line {attempt}");
+        let _ = speaker.send(&ChatMessage::SendChat { room_id, text }).await;
+        let got = tokio::time::timeout(Duration::from_millis(50), listener.recv()).await;
+        match got {
+            Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { sender, text, .. })))
+                if sender == speaker.user_id() =>
+            {
+                return text;
+            }
+            Ok(Some(Incoming::Message(message))) if forbidden(&message) => {
+                panic!("unexpected {message:?}")
+            }
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => panic!("the listener was disconnected"),
+        }
+    }
+    panic!("no line of the speaker's reached the listener");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_spans_three_nodes() {
     let Some(redis) = RedisServer::start().await else {
@@ -404,26 +434,12 @@ async fn a_redis_restart_loses_nothing_silently() {
     redis.restart().await;
     // Both nodes come back: they reconnect, subscribe and announce their
     // members again; then lines cross nodes again, each once.
-    let mut attempt = 0;
-    let heard = loop {
-        attempt += 1;
-        assert!(attempt < 400, "lines never crossed nodes after the restart");
-        let text = format!("after {attempt}");
-        let line = ChatMessage::SendChat { room_id: 5, text };
-        let _ = speaker.send(&line).await;
-        let got = tokio::time::timeout(Duration::from_millis(50), listener.recv()).await;
-        match got {
-            Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { text, .. }))) => break text,
-            // Nobody left: the nodes found each other again within the
-            // grace the restart gives them.
-            Ok(Some(Incoming::Message(left @ ChatMessage::UserLeft { .. }))) => {
-                panic!("a false notice after the restart: {left:?}")
-            }
-            Ok(Some(_)) | Err(_) => {}
-            Ok(None) => panic!("the listener was disconnected"),
-        }
-    };
-    assert!(heard.starts_with("after"), "{heard}");
+    // Nobody left: the nodes found each other again within the grace the
+    // restart gives them.
+    let heard = say_until_heard(&mut speaker, &mut listener, 5, |m| {
+        matches!(m, ChatMessage::UserLeft { .. })
+    })
+    .await;
     assert_ne!(heard, "during the outage");
     let listener_id = listener.user_id();
     eventually("a knows the listener again", || {
@@ -623,27 +639,7 @@ async fn a_node_whose_events_overflowed_still_hears_its_rooms() {
         .unwrap();
     expect(&mut first, |m| matches!(m, ChatMessage::RoomLeft { .. })).await;
 
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        assert!(
-            attempt < 400,
-            "the member who stayed never heard the other node"
-        );
-        let text = format!("line {attempt}");
-        let line = ChatMessage::SendChat { room_id: 8, text };
-        let _ = speaker.send(&line).await;
-        let got = tokio::time::timeout(Duration::from_millis(50), second.recv()).await;
-        match got {
-            Ok(Some(Incoming::Message(ChatMessage::ChatBroadcast { sender, .. })))
-                if sender == speaker.user_id() =>
-            {
-                break;
-            }
-            Ok(Some(_)) | Err(_) => {}
-            Ok(None) => panic!("the member was disconnected"),
-        }
-    }
+    say_until_heard(&mut speaker, &mut second, 8, |_| false).await;
     let mut expected = vec![speaker.user_id(), second.user_id()];
     expected.sort_unstable();
     eventually("the other node sees who is in the room", || {

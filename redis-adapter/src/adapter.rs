@@ -366,7 +366,11 @@ impl Adapter for RedisAdapter {
             .await
             .map_err(|error| ClusterError::Unavailable(error.to_string()))?;
         if receivers == 0 {
-            return Err(ClusterError::UnknownUser(user_id));
+            // The user's node is not listening: reconnecting to Redis, or
+            // dead and not yet found so. Not delivered, but not unknown.
+            return Err(ClusterError::Unavailable(format!(
+                "node {node}, where user {user_id} is, is not listening now"
+            )));
         }
         Ok(())
     }

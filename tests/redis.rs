@@ -91,6 +91,32 @@ impl RedisServer {
         }
     }
 
+    /// The members of the set at `key`, sorted.
+    pub async fn members(&self, key: &str) -> Vec<String> {
+        use tokio::io::AsyncBufReadExt;
+        let socket = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let mut socket = tokio::io::BufReader::new(socket);
+        let request = format!("SMEMBERS {key}\r\n");
+        socket
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .unwrap();
+        let mut line = String::new();
+        socket.read_line(&mut line).await.unwrap();
+        let count: usize = line.trim_end().trim_start_matches('*').parse().unwrap();
+        let mut members = Vec::with_capacity(count);
+        for _ in 0..count {
+            line.clear();
+            socket.read_line(&mut line).await.unwrap();
+            line.clear();
+            socket.read_line(&mut line).await.unwrap();
+            members.push(line.trim_end().to_owned());
+        }
+        members.sort_unstable();
+        members
+    }
+
     /// Sends one inline command and returns the first line of the answer.
     pub async fn command(&self, command: &str) -> Option<String> {
         let mut socket = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;

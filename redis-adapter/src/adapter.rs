@@ -6,8 +6,7 @@
 //!
 //! | key or channel | what |
 //! | --- | --- |
-//! | `next_node_id` | the counter a starting node takes its id from |
-//! | `nodes` | the ids of the nodes that joined |
+//! | `nodes` | the ids of the nodes that joined (random 64-bit numbers) |
 //! | `node:{n}:alive` | node `n`'s lease, a key that expires unless renewed |
 //! | `node:{n}:rooms`, `node:{n}:users` | node `n`'s memberships (`room:user`) and users |
 //! | channel `presence` | every membership event, `J n room user`, `L`, `C n user`, `D`, `H n` (announced again), `G n` (left) |
@@ -278,8 +277,7 @@ impl Adapter for RedisAdapter {
         let unavailable = |error: redis::RedisError| ClusterError::Unavailable(error.to_string());
         let names = Names(self.prefix.as_str().into());
         let mut redis = self.redis.clone();
-        let node: NodeId = redis
-            .incr(names.key("next_node_id"), 1)
+        let node = claim_node_id(&mut redis, &names, self.lease)
             .await
             .map_err(unavailable)?;
         if self.inner.node.set(node).is_err() {
@@ -413,6 +411,33 @@ fn envelope(node: NodeId, message: &ClusterFrame) -> Vec<u8> {
     out.extend_from_slice(&node.to_be_bytes());
     out.extend_from_slice(bytes);
     out
+}
+
+/// Draws a node id at random and claims it by setting its lease, if no
+/// live node holds it. Random rather than counted: a counter would start
+/// again from 1 in a Redis that restarted empty, and hand a starting node
+/// the id of a live one that has not announced itself again yet.
+async fn claim_node_id(
+    redis: &mut ConnectionManager,
+    names: &Names,
+    lease: Duration,
+) -> redis::RedisResult<NodeId> {
+    loop {
+        let random = getrandom::u64().map_err(|error| std::io::Error::other(error.to_string()))?;
+        // Nonzero (0 means none in a cluster frame) and below 2^63.
+        let node = (random >> 1).max(1);
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(names.alive(node))
+            .arg(1)
+            .arg("EX")
+            .arg(lease.as_secs())
+            .arg("NX")
+            .query_async(redis)
+            .await?;
+        if claimed.is_some() {
+            return Ok(node);
+        }
+    }
 }
 
 /// Runs a request of the subscription connection, which has no timeout of
@@ -678,7 +703,7 @@ impl Link {
             pipe.sadd(self.names.rooms(node), members).ignore();
         }
         // A Redis that restarted empty must not give out again the ids
-        // this node's users hold, nor this node's id.
+        // this node's users hold.
         if let Some(&highest) = users.iter().max() {
             pipe.cmd("EVAL")
                 .arg(RAISE_TO)
@@ -687,12 +712,6 @@ impl Link {
                 .arg(highest)
                 .ignore();
         }
-        pipe.cmd("EVAL")
-            .arg(RAISE_TO)
-            .arg(1)
-            .arg(self.names.key("next_node_id"))
-            .arg(node)
-            .ignore();
         if !users.is_empty() {
             pipe.sadd(self.names.users(node), users).ignore();
         }

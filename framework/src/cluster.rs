@@ -260,6 +260,7 @@ pub(crate) trait Receiver: Send + Sync + fmt::Debug + 'static {
     fn local_members(&self) -> Vec<(u32, u32)>;
     fn local_users(&self) -> Vec<u32>;
     fn has_local_members(&self, room_id: u32) -> bool;
+    fn has_user(&self, user_id: u32) -> bool;
 }
 
 /// This node, as its [`Adapter`] sees it: where it delivers what the other
@@ -339,6 +340,11 @@ impl LocalNode {
     /// This node's users, in ascending order.
     pub fn local_users(&self) -> Vec<u32> {
         self.receiver.local_users()
+    }
+
+    /// Whether a user with this id is connected to this node now.
+    pub fn has_user(&self, user_id: u32) -> bool {
+        self.receiver.has_user(user_id)
     }
 
     /// Whether a room has members on this node now: whether the node must

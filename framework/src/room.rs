@@ -553,6 +553,10 @@ impl Receiver for RoomConnectionService {
         self.connections.user_ids()
     }
 
+    fn has_user(&self, user_id: u32) -> bool {
+        self.connections.get(user_id).is_some()
+    }
+
     fn has_local_members(&self, room_id: u32) -> bool {
         self.read()
             .rooms

@@ -20,14 +20,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use gamewire::Authenticator;
 use gamewire::cluster::{Adapter, ClusterError, ClusterFrame, ClusterStats, LocalNode, NodeId};
+use gamewire::wire::Hello;
+use gamewire::{AuthError, Authenticator};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Pipeline};
 use tokio::sync::{Notify, mpsc};
@@ -140,6 +142,8 @@ struct Inner {
     judge_from: Mutex<Option<tokio::time::Instant>>,
     /// Set once the node leaves: its lease is no longer renewed.
     leaving: AtomicBool,
+    /// This node, for the authenticator, once started.
+    local: OnceLock<LocalNode>,
     /// Tells the writer to leave the cluster.
     leave: Notify,
     /// The writer, which leaves the cluster when it ends.
@@ -280,6 +284,7 @@ impl Adapter for RedisAdapter {
         let node = claim_node_id(&mut redis, &names, self.lease)
             .await
             .map_err(unavailable)?;
+        let _ = self.inner.local.set(local.clone());
         if self.inner.node.set(node).is_err() {
             return Err(ClusterError::Unavailable(
                 "this adapter already serves a node".into(),
@@ -387,7 +392,58 @@ impl Adapter for RedisAdapter {
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
         let ids = RedisAuthenticator::from_manager(self.redis.clone())
             .with_key(format!("{}:next_user_id", self.prefix));
-        Some(Arc::new(ids))
+        Some(Arc::new(ClusterIds {
+            ids,
+            inner: Arc::clone(&self.inner),
+        }))
+    }
+}
+
+/// Most ids drawn for one hello before it is refused: as many as are held
+/// in a row just above where the counter stands.
+const MAX_DRAWS: usize = 64;
+
+/// The cluster's user ids: the next of the counter in Redis, skipping ids
+/// held by a user connected to any node. The counter alone would give out
+/// held ids again after a Redis that restarted empty, until the nodes
+/// raised it past their users' ids.
+struct ClusterIds {
+    ids: RedisAuthenticator,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ClusterIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterIds")
+            .field("ids", &self.ids)
+            .finish()
+    }
+}
+
+impl ClusterIds {
+    fn held(&self, user_id: u32) -> bool {
+        lock(&self.inner.users).contains_key(&user_id)
+            || self
+                .inner
+                .local
+                .get()
+                .is_some_and(|local| local.has_user(user_id))
+    }
+}
+
+#[gamewire::async_trait]
+impl Authenticator for ClusterIds {
+    async fn authenticate(&self, hello: &Hello, peer: SocketAddr) -> Result<u32, AuthError> {
+        for _ in 0..MAX_DRAWS {
+            let user_id = self.ids.authenticate(hello, peer).await?;
+            if !self.held(user_id) {
+                return Ok(user_id);
+            }
+            tracing::debug!(user_id, "the counter gave a held id; drawing again");
+        }
+        Err(AuthError::new(
+            "the server cannot give out user ids now; try again",
+        ))
     }
 }
 

@@ -57,8 +57,10 @@ pub struct RedisError(#[from] redis::RedisError);
 /// [`gamewire::AnonymousAuthenticator`].
 ///
 /// The connection to Redis reconnects by itself (redis' connection
-/// manager); while Redis is down, hellos are refused with a reason, and no
-/// id is ever given twice.
+/// manager); while Redis is down, hellos are refused with a reason. No id
+/// is given twice while Redis keeps the counter; `RedisAdapter`'s own
+/// authenticator also skips ids held in the cluster, for a Redis that
+/// restarted empty.
 #[derive(Clone)]
 pub struct RedisAuthenticator {
     redis: ConnectionManager,

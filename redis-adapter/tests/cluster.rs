@@ -653,3 +653,32 @@ async fn a_node_whose_events_overflowed_still_hears_its_rooms() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_that_went_back_gives_out_no_held_id() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let a = Node::start(&redis.url()).await;
+    let b = Node::start(&redis.url()).await;
+    // Both users known on both nodes (a user's connect is said before
+    // their join).
+    let (on_a, on_b) = one_member_each(&a, &b, 9).await;
+    let held = [on_a.user_id(), on_b.user_id()];
+
+    // As after a Redis that restarted empty, before the nodes raised the
+    // counter again: it stands below ids that are held.
+    let below = held.iter().min().unwrap() - 1;
+    let reset = redis
+        .command(&format!("SET gamewire:next_user_id {below}"))
+        .await;
+    assert_eq!(reset.as_deref(), Some("+OK"));
+    let newcomer = b.client().await;
+    assert!(
+        !held.contains(&newcomer.user_id()),
+        "{} is held already: {held:?}",
+        newcomer.user_id()
+    );
+    let another = a.client().await;
+    assert!(!held.contains(&another.user_id()) && another.user_id() != newcomer.user_id());
+}

@@ -41,6 +41,5 @@ mod slow_consumer;
 mod stats_never_go_backwards;
 mod tcp_accept_limit;
 mod tcp_start_binds;
-mod tracing_spans;
 mod typescript_client;
 mod websocket_transport;

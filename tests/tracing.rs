@@ -2,6 +2,18 @@
 //! transport) around everything it logs, a span per handler call with the
 //! variant's name (debug level, target `gamewire::handler`), and the
 //! session's start and end at info level with the close reason.
+//!
+//! A test binary of its own: tracing caches per call site, for all
+//! threads, whether anyone wants its lines, and a subscriber set for one
+//! test's thread races the threads of other tests that meet the same call
+//! sites first (they would cache "nobody").
+
+// Test helpers are `pub` for the test modules, not for anyone else.
+#![allow(unreachable_pub, missing_docs)]
+
+#[path = "it/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -107,6 +107,13 @@ impl Room {
     fn is_empty(&self) -> bool {
         self.members.is_empty() && self.remote.is_empty()
     }
+
+    /// Adds a member of another node, unless it is there already.
+    fn add_remote(&mut self, user_id: u32, node: NodeId) {
+        if !self.remote.iter().any(|&(user, _)| user == user_id) {
+            self.remote.push((user_id, node));
+        }
+    }
 }
 
 /// Tells a room's members on this node that a user of another node left
@@ -463,15 +470,14 @@ fn deliver(
 /// What the other nodes send, applied to this node's rooms.
 impl Receiver for RoomConnectionService {
     fn deliver_to_room(&self, room_id: u32, message: &ClusterFrame) -> usize {
-        let rooms = self.read();
-        let Some(room) = rooms.rooms.get(&room_id) else {
+        let Some(variant) = self.connections.remote_variant(message) else {
             return 0;
         };
-        room.members
-            .iter()
-            .filter(|m| Some(m.user_id) != message.except())
-            .filter(|m| self.connections.send_remote(m, message))
-            .count()
+        let frame = message.frame();
+        let rooms = self.read();
+        rooms.rooms.get(&room_id).map_or(0, |room| {
+            deliver(&room.members, &frame, variant, message.except())
+        })
     }
 
     fn deliver_to_user(&self, user_id: u32, message: &ClusterFrame) -> bool {
@@ -479,7 +485,7 @@ impl Receiver for RoomConnectionService {
     }
 
     fn report_undelivered(&self, sender: u32, why: &str) {
-        self.connections.report_undelivered(sender, why);
+        self.connections.report_undelivered([sender], why);
     }
 
     fn report_missed(&self, room_id: u32, why: &str) {
@@ -487,17 +493,16 @@ impl Receiver for RoomConnectionService {
             Some(room) => room.members.iter().map(|m| m.user_id).collect(),
             None => return,
         };
-        for user_id in members {
-            self.connections.report_undelivered(user_id, why);
-        }
+        self.connections.report_undelivered(members, why);
     }
 
     fn remote_joined(&self, node: NodeId, room_id: u32, user_id: u32) {
         let mut rooms = self.write();
-        let room = rooms.rooms.entry(room_id).or_default();
-        if !room.remote.iter().any(|&(user, _)| user == user_id) {
-            room.remote.push((user_id, node));
-        }
+        rooms
+            .rooms
+            .entry(room_id)
+            .or_default()
+            .add_remote(user_id, node);
     }
 
     fn remote_left(&self, node: NodeId, room_id: u32, user_id: u32) {
@@ -514,10 +519,11 @@ impl Receiver for RoomConnectionService {
             room.remote.retain(|&(_, of)| of != node);
         }
         for &(room_id, user_id) in members {
-            let room = rooms.rooms.entry(room_id).or_default();
-            if !room.remote.iter().any(|&(user, _)| user == user_id) {
-                room.remote.push((user_id, node));
-            }
+            rooms
+                .rooms
+                .entry(room_id)
+                .or_default()
+                .add_remote(user_id, node);
         }
     }
 

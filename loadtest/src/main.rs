@@ -601,14 +601,8 @@ async fn run(
     workload: &Workload,
     label: &str,
 ) -> anyhow::Result<(Figures, Histogram<u64>)> {
-    // Summed over the server's processes; `None` when there are none, or
-    // one cannot be read.
-    let sum_rss = || -> Option<u64> {
-        (!pids.is_empty()).then(|| pids.iter().map(|&pid| procfs::rss_bytes(pid)).sum())?
-    };
-    let sum_cpu = || -> Option<Duration> {
-        (!pids.is_empty()).then(|| pids.iter().map(|&pid| procfs::cpu_time(pid)).sum())?
-    };
+    let sum_rss = || summed(pids, procfs::rss_bytes);
+    let sum_cpu = || summed(pids, procfs::cpu_time);
     let redis_cpu = || {
         redis
             .and_then(redis::RedisChild::pid)
@@ -671,6 +665,10 @@ async fn run(
     bar.finish();
     control.stop_sending.cancel();
     let elapsed = start.elapsed();
+    // CPU time spent over the run, in cores.
+    let cores = |before: Option<Duration>, after: Option<Duration>| {
+        Some((after? - before?).as_secs_f64() / elapsed.as_secs_f64())
+    };
     let delivered_in_run = total(delivered) - delivered_before;
     let cpu_after = sum_cpu();
     let redis_cpu_after = redis_cpu();
@@ -760,18 +758,8 @@ async fn run(
         },
         send_syscalls_per_delivered: send_syscalls
             .map(|calls| calls as f64 / delivered_in_run.max(1) as f64),
-        server_cpu: match (cpu_before, cpu_after) {
-            (Some(before), Some(after)) => {
-                Some((after - before).as_secs_f64() / elapsed.as_secs_f64())
-            }
-            _ => None,
-        },
-        redis_cpu: match (redis_cpu_before, redis_cpu_after) {
-            (Some(before), Some(after)) => {
-                Some((after - before).as_secs_f64() / elapsed.as_secs_f64())
-            }
-            _ => None,
-        },
+        server_cpu: cores(cpu_before, cpu_after),
+        redis_cpu: cores(redis_cpu_before, redis_cpu_after),
         redis_publish_per_line: redis_work
             .map(|work| work.publish as f64 / lines_in_window.max(1) as f64),
         redis_commands_per_line: redis_work
@@ -781,6 +769,15 @@ async fn run(
     figures.set_latency(&histogram);
     figures.set_delivery(&deliveries);
     Ok((figures, histogram))
+}
+
+/// A figure of the server's processes, summed; `None` when there are none,
+/// or one cannot be read.
+fn summed<T: std::iter::Sum<T>>(pids: &[u32], read: fn(u32) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| read(pid)).sum()
 }
 
 /// How long a client may take to connect, handshake and join its room.

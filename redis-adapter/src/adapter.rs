@@ -273,6 +273,12 @@ struct Link {
     inner: Arc<Inner>,
     /// What the other nodes sent, waiting for delivery.
     inbox: Arc<Inbox>,
+    /// The presence channel.
+    presence: Arc<str>,
+    /// This node's own channel, for messages to its users.
+    direct: Arc<str>,
+    /// What the room channels' names start with, before the room's id.
+    room_prefix: Arc<str>,
 }
 
 #[gamewire::async_trait]
@@ -295,12 +301,15 @@ impl Adapter for RedisAdapter {
         let link = Link {
             client: self.client.clone(),
             redis,
-            names,
             lease: self.lease,
             node,
             local,
             inner: Arc::clone(&self.inner),
             inbox: Arc::new(Inbox::new(self.backlog)),
+            presence: names.key("presence").into(),
+            direct: names.to(node).into(),
+            room_prefix: names.key("room:").into(),
+            names,
         };
         // Joined before the server accepts: subscribed, announced and
         // with the other nodes' members in the replica.
@@ -508,21 +517,21 @@ async fn within<T>(
     }
 }
 
-fn open_envelope(payload: &[u8]) -> Result<(NodeId, ClusterFrame), ClusterError> {
-    let (node, frame) = payload
+/// The cluster frame of a channel's message, behind the sending node's id
+/// (which the pump read already, to leave out this node's own).
+fn open_envelope(payload: &[u8]) -> Result<ClusterFrame, ClusterError> {
+    let (_node, frame) = payload
         .split_first_chunk::<8>()
         .ok_or(ClusterError::Malformed("no node id"))?;
-    let frame = ClusterFrame::from_bytes(Bytes::copy_from_slice(frame))?;
-    Ok((NodeId::from_be_bytes(*node), frame))
+    ClusterFrame::from_bytes(Bytes::copy_from_slice(frame))
 }
 
-/// The recipient and the rest of a `to:{n}` channel's message.
-fn open_addressed(payload: &[u8]) -> Result<(u32, NodeId, ClusterFrame), ClusterError> {
+/// The recipient and the frame of a `to:{n}` channel's message.
+fn open_addressed(payload: &[u8]) -> Result<(u32, ClusterFrame), ClusterError> {
     let (rest, user) = payload
         .split_last_chunk::<4>()
         .ok_or(ClusterError::Malformed("no recipient"))?;
-    let (node, frame) = open_envelope(rest)?;
-    Ok((u32::from_be_bytes(*user), node, frame))
+    Ok((u32::from_be_bytes(*user), open_envelope(rest)?))
 }
 
 /// A membership event, as the `presence` channel carries it.
@@ -569,10 +578,6 @@ impl Presence {
 }
 
 impl Link {
-    fn presence(&self) -> String {
-        self.names.key("presence")
-    }
-
     /// The writer: this node's events, in order, a pipeline per batch.
     async fn write(self, mut queue: mpsc::Receiver<Op>) {
         let stopped = self.local.stopped();
@@ -630,28 +635,28 @@ impl Link {
             }
         }
         let node = self.node;
-        let presence = self.presence();
+        let presence = &*self.presence;
         let mut pipe = Pipeline::with_capacity(batch.len() * 2);
         for op in batch.iter() {
             match *op {
                 Op::Connected(user) => {
                     pipe.sadd(self.names.users(node), user).ignore();
-                    pipe.publish(&presence, format!("C {node} {user}")).ignore();
+                    pipe.publish(presence, format!("C {node} {user}")).ignore();
                 }
                 Op::Disconnected(user) => {
                     pipe.srem(self.names.users(node), user).ignore();
-                    pipe.publish(&presence, format!("D {node} {user}")).ignore();
+                    pipe.publish(presence, format!("D {node} {user}")).ignore();
                 }
                 Op::Joined(room, user) => {
                     pipe.sadd(self.names.rooms(node), format!("{room}:{user}"))
                         .ignore();
-                    pipe.publish(&presence, format!("J {node} {room} {user}"))
+                    pipe.publish(presence, format!("J {node} {room} {user}"))
                         .ignore();
                 }
                 Op::Left(room, user) => {
                     pipe.srem(self.names.rooms(node), format!("{room}:{user}"))
                         .ignore();
-                    pipe.publish(&presence, format!("L {node} {room} {user}"))
+                    pipe.publish(presence, format!("L {node} {room} {user}"))
                         .ignore();
                 }
                 Op::Publish(room, ref message) => {
@@ -771,7 +776,7 @@ impl Link {
         if !users.is_empty() {
             pipe.sadd(self.names.users(node), users).ignore();
         }
-        pipe.publish(self.presence(), format!("H {node}")).ignore();
+        pipe.publish(&*self.presence, format!("H {node}")).ignore();
         let mut redis = self.redis.clone();
         pipe.exec_async(&mut redis).await
     }
@@ -814,8 +819,8 @@ impl Link {
     async fn subscribe_all(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
         let pubsub = within(self.client.get_async_pubsub()).await?;
         let (mut sink, stream) = pubsub.split();
-        within(sink.subscribe(self.presence())).await?;
-        within(sink.subscribe(self.names.to(self.node))).await?;
+        within(sink.subscribe(&*self.presence)).await?;
+        within(sink.subscribe(&*self.direct)).await?;
         let mut rooms: HashSet<u32> = HashSet::new();
         for (room_id, _) in self.local.local_members() {
             if rooms.insert(room_id) {
@@ -922,17 +927,13 @@ impl Link {
     /// (delivered here when sent) and channels it does not read.
     fn classify(&self, message: &redis::Msg) -> Option<Kind> {
         let channel = message.get_channel_name();
-        if channel == self.presence() {
+        if channel == &*self.presence {
             return Some(Kind::Presence);
         }
-        if channel == self.names.to(self.node) {
+        if channel == &*self.direct {
             return Some(Kind::Direct);
         }
-        let room = channel
-            .strip_prefix(&*self.names.0)?
-            .strip_prefix(":room:")?
-            .parse()
-            .ok()?;
+        let room = channel.strip_prefix(&*self.room_prefix)?.parse().ok()?;
         let origin = message.get_payload_bytes().first_chunk::<8>()?;
         (NodeId::from_be_bytes(*origin) != self.node).then_some(Kind::Room(room))
     }
@@ -947,7 +948,7 @@ impl Link {
                 () = stopped.cancelled() => return,
             };
             match message {
-                Some(message) => self.receive(&message).await,
+                Some((message, kind)) => self.receive(&message, kind).await,
                 None => self.report_dropped(self.inbox.take_dropped()).await,
             }
         }
@@ -978,48 +979,39 @@ impl Link {
         }
     }
 
-    async fn receive(&self, message: &redis::Msg) {
-        let channel = message.get_channel_name();
+    /// Applies or delivers one message, of the kind the pump found it to
+    /// be.
+    async fn receive(&self, message: &redis::Msg, kind: Kind) {
         let payload = message.get_payload_bytes();
-        if channel == self.presence() {
-            match std::str::from_utf8(payload).ok().and_then(Presence::parse) {
+        let dropped = |error: ClusterError| {
+            let channel = message.get_channel_name();
+            tracing::warn!(%error, channel, "dropped a message from another node");
+        };
+        match kind {
+            Kind::Presence => match std::str::from_utf8(payload).ok().and_then(Presence::parse) {
                 Some(event) if event.node() != self.node => self.apply(event).await,
                 Some(_) => {}
                 None => tracing::warn!("a malformed presence event"),
-            }
-            return;
-        }
-        let dropped = |error: ClusterError| {
-            tracing::warn!(%error, channel, "dropped a message from another node");
-        };
-        if channel == self.names.to(self.node) {
-            match open_addressed(payload) {
+            },
+            Kind::Direct => match open_addressed(payload) {
                 // A recipient who left since is not told of it: the
                 // sender's `send_to_user` had already returned.
-                Ok((user, _, frame)) => {
+                Ok((user, frame)) => {
                     if self.local.deliver_to_user(user, &frame) {
                         Counts::add(&self.inner.counts.received, 1);
                     }
                 }
                 Err(error) => dropped(error),
-            }
-            return;
-        }
-        let Some(room) = channel
-            .strip_prefix(&*self.names.0)
-            .and_then(|rest| rest.strip_prefix(":room:"))
-            .and_then(|room| room.parse().ok())
-        else {
-            return;
-        };
-        match open_envelope(payload) {
-            // This node's own messages were delivered here when sent.
-            Ok((from, _)) if from == self.node => {}
-            Ok((_, frame)) => {
-                self.local.deliver_to_room(room, &frame);
-                Counts::add(&self.inner.counts.received, 1);
-            }
-            Err(error) => dropped(error),
+            },
+            // This node's own messages were delivered here when sent; the
+            // pump left them out.
+            Kind::Room(room) => match open_envelope(payload) {
+                Ok(frame) => {
+                    self.local.deliver_to_room(room, &frame);
+                    Counts::add(&self.inner.counts.received, 1);
+                }
+                Err(error) => dropped(error),
+            },
         }
     }
 
@@ -1142,7 +1134,7 @@ impl Link {
             .del(self.names.rooms(node))
             .del(self.names.users(node))
             .del(self.names.alive(node))
-            .publish(self.presence(), format!("G {node}"))
+            .publish(&*self.presence, format!("G {node}"))
             .exec_async(&mut redis)
             .await;
         tracing::info!(node, "left the cluster");

@@ -134,19 +134,19 @@ impl Inbox {
         true
     }
 
-    /// The next message, waiting for one; `None` when something was
-    /// dropped since the last call, to be taken with
+    /// The next message and what it is, waiting for one; `None` when
+    /// something was dropped since the last call, to be taken with
     /// [`take_dropped`](Self::take_dropped).
-    pub(crate) async fn pop(&self) -> Option<redis::Msg> {
+    pub(crate) async fn pop(&self) -> Option<(redis::Msg, Kind)> {
         loop {
             {
                 let mut state = lock(&self.state);
                 if !state.dropped.is_empty() {
                     return None;
                 }
-                if let Some((message, _, len)) = state.queue.pop_front() {
+                if let Some((message, kind, len)) = state.queue.pop_front() {
                     state.bytes -= len;
-                    return Some(message);
+                    return Some((message, kind));
                 }
             }
             self.drained.notify_waiters();
@@ -211,9 +211,9 @@ mod tests {
         assert_eq!(dropped.rooms, HashMap::from([(4, 2)]));
         assert_eq!((dropped.direct, dropped.presence), (1, false));
         for _ in 0..3 {
-            assert_eq!(inbox.pop().await.unwrap().get_channel_name(), "r");
+            assert_eq!(inbox.pop().await.unwrap().0.get_channel_name(), "r");
         }
-        assert_eq!(inbox.pop().await.unwrap().get_channel_name(), "p");
+        assert_eq!(inbox.pop().await.unwrap().0.get_channel_name(), "p");
         assert_eq!(inbox.bytes(), 0);
         inbox.drained().await;
     }
@@ -236,6 +236,6 @@ mod tests {
         assert_eq!(dropped.rooms, HashMap::from([(3, 1)]));
         // What comes after the drop is newer: it is kept.
         assert!(inbox.push(Kind::Presence, event));
-        assert_eq!(inbox.pop().await.unwrap().get_channel_name(), "p");
+        assert_eq!(inbox.pop().await.unwrap().0.get_channel_name(), "p");
     }
 }

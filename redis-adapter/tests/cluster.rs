@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gamewire::client::{Client, Incoming};
-use gamewire::wire::ErrorCode;
+use gamewire::wire::{ErrorCode, ErrorFrame};
 use gamewire::{ChatMessage, SendError, TcpGameService, TcpServerConfig};
 use gamewire_redis::RedisAdapter;
 use gamewire_tests::redis::RedisServer;
@@ -165,6 +165,22 @@ async fn expect(
             && wanted(&message)
         {
             return message;
+        }
+    }
+}
+
+/// The next error frame, skipping messages but failing on one that is
+/// `forbidden`, or on the close.
+async fn error_frame(
+    client: &mut Client<ChatMessage>,
+    forbidden: impl Fn(&ChatMessage) -> bool,
+) -> ErrorFrame {
+    loop {
+        match next(client).await {
+            Incoming::Error(error) => return error,
+            Incoming::Message(message) if forbidden(&message) => panic!("unexpected {message:?}"),
+            Incoming::Message(_) => {}
+            other => panic!("unexpected {other:?}"),
         }
     }
 }
@@ -416,13 +432,10 @@ async fn a_redis_restart_loses_nothing_silently() {
         text: "during the outage".into(),
     };
     speaker.send(&said).await.unwrap();
-    let error = loop {
-        match next(&mut speaker).await {
-            Incoming::Error(error) => break error,
-            Incoming::Message(ChatMessage::ChatBroadcast { .. }) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let error = error_frame(&mut speaker, |m| {
+        !matches!(m, ChatMessage::ChatBroadcast { .. })
+    })
+    .await;
     assert!(
         [ErrorCode::HandlerFailed, ErrorCode::NotDelivered]
             .map(ErrorCode::as_u16)
@@ -520,16 +533,11 @@ async fn a_node_that_falls_behind_tells_the_members_who_missed_lines() {
         text: "lost on the way".into(),
     };
     speaker.send(&line).await.unwrap();
-    let error = loop {
-        match next(&mut listener).await {
-            Incoming::Error(error) => break error,
-            Incoming::Message(ChatMessage::ChatBroadcast { .. }) => {
-                panic!("the line should have been dropped")
-            }
-            Incoming::Message(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    // The line itself must not come: it was dropped.
+    let error = error_frame(&mut listener, |m| {
+        matches!(m, ChatMessage::ChatBroadcast { .. })
+    })
+    .await;
     assert_eq!(error.code, ErrorCode::NotDelivered.as_u16(), "{error:?}");
     assert!(
         error.message.contains("1 message said in room 6") && error.message.contains("fell behind"),
@@ -588,16 +596,8 @@ async fn the_other_nodes_rooms_do_not_fill_this_ones_table() {
         .send(&ChatMessage::JoinRoom { room_id: 21 })
         .await
         .unwrap();
-    let refused = loop {
-        match next(&mut local).await {
-            Incoming::Error(error) => break error,
-            Incoming::Message(ChatMessage::RoomJoined { room_id, .. }) => {
-                panic!("joined room {room_id} past max_rooms")
-            }
-            Incoming::Message(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    // Not joined past max_rooms.
+    let refused = error_frame(&mut local, |m| matches!(m, ChatMessage::RoomJoined { .. })).await;
     assert!(refused.message.contains("rooms"), "{refused:?}");
     // A room that exists in the cluster is joined, not created.
     join(&mut local, 10).await;

@@ -199,36 +199,36 @@ impl ConnectionService {
         Ok((served.encode)(message)?)
     }
 
-    /// The variant of the served protocol with wire id `id`.
-    fn variant(&self, id: u32) -> Option<&'static VariantInfo> {
-        let served = self.served.get()?;
-        served.variants.iter().find(|variant| variant.id == id)
-    }
-
-    /// Queues a message another node encoded for `connection`, when the
-    /// message's variant is one of the served protocol's and the client
-    /// knows it.
-    pub(crate) fn send_remote(&self, connection: &Connection, message: &ClusterFrame) -> bool {
-        let Some(variant) = self.variant(message.variant_id()) else {
+    /// The variant of the served protocol that a message from another
+    /// node carries; `None` (and a warning) for one this node lacks.
+    pub(crate) fn remote_variant(&self, message: &ClusterFrame) -> Option<&'static VariantInfo> {
+        let id = message.variant_id();
+        let variant = self
+            .served
+            .get()
+            .and_then(|served| served.variants.iter().find(|variant| variant.id == id));
+        if variant.is_none() {
             tracing::warn!(
-                variant_id = message.variant_id(),
+                variant_id = id,
                 "a message from another node names a variant this node does not have"
             );
+        }
+        variant
+    }
+
+    /// Delivers a message from another node to a user of this node.
+    pub(crate) fn deliver_remote(&self, user_id: u32, message: &ClusterFrame) -> bool {
+        let (Some(connection), Some(variant)) = (self.get(user_id), self.remote_variant(message))
+        else {
             return false;
         };
         connection.send_variant(message.frame(), variant).is_ok()
     }
 
-    /// Delivers a message from another node to a user of this node.
-    pub(crate) fn deliver_remote(&self, user_id: u32, message: &ClusterFrame) -> bool {
-        self.get(user_id)
-            .is_some_and(|connection| self.send_remote(&connection, message))
-    }
-
-    /// Sends `user_id` an error frame saying that what it sent did not
-    /// reach the other nodes.
-    pub(crate) fn report_undelivered(&self, user_id: u32, why: &str) {
-        let (Some(served), Some(connection)) = (self.served.get(), self.get(user_id)) else {
+    /// Sends each of `users` connected here an error frame (code 8,
+    /// `NotDelivered`) saying `why`, encoded once.
+    pub(crate) fn report_undelivered(&self, users: impl IntoIterator<Item = u32>, why: &str) {
+        let Some(served) = self.served.get() else {
             return;
         };
         let code = ErrorCode::NotDelivered.as_u16();
@@ -236,9 +236,12 @@ impl ConnectionService {
             code,
             message: why.to_owned(),
         };
-        if let Ok(frame) = (served.error)(&error) {
+        let Ok(frame) = (served.error)(&error) else {
+            return;
+        };
+        for connection in users.into_iter().filter_map(|user_id| self.get(user_id)) {
             self.shared.monitor.count_error_frame(code);
-            let _ = connection.send_frame(frame, false);
+            let _ = connection.send_frame(frame.clone(), false);
         }
     }
 
@@ -292,25 +295,20 @@ impl ConnectionService {
         user_id: u32,
         message: &M,
     ) -> Result<(), SendError> {
-        let connection = self.get(user_id);
-        let adapter = self.adapter();
-        if connection.is_none() && adapter.is_none() {
-            return Err(SendError::UnknownUser(user_id));
-        }
+        let Some(connection) = self.get(user_id) else {
+            let adapter = self.adapter().ok_or(SendError::UnknownUser(user_id))?;
+            let frame = self.encode(message)?;
+            let message = ClusterFrame::new(&frame, message.variant().id, None, None);
+            return adapter
+                .send_to_user(user_id, message)
+                .await
+                .map_err(|error| match error {
+                    ClusterError::UnknownUser(user_id) => SendError::UnknownUser(user_id),
+                    error => SendError::Cluster(error),
+                });
+        };
         let frame = self.encode(message)?;
-        let variant = message.variant();
-        match (connection, adapter) {
-            (Some(connection), _) => connection.send_variant(frame, variant),
-            (None, Some(adapter)) => {
-                let message = ClusterFrame::new(&frame, variant.id, None, None);
-                match adapter.send_to_user(user_id, message).await {
-                    Ok(()) => Ok(()),
-                    Err(ClusterError::UnknownUser(user_id)) => Err(SendError::UnknownUser(user_id)),
-                    Err(error) => Err(SendError::Cluster(error)),
-                }
-            }
-            (None, None) => Err(SendError::UnknownUser(user_id)),
-        }
+        connection.send_variant(frame, message.variant())
     }
 
     /// Sends `message` to every connected user, encoding it once. Returns
